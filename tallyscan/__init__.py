@@ -1,0 +1,1 @@
+"""tallyscan: canonical numbers from scanned annual-report tables."""

@@ -1,0 +1,1 @@
+"""Page analysis: rasterise, orientation, deskew, grid and cells, text layer."""

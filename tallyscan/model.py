@@ -1,0 +1,156 @@
+"""Plain data passed between the pipeline stages.
+
+Every stage is a pure function from one of these to the next, so each can be
+tested on golden JSON without running the stages before it. All coordinates are
+PDF points in the *upright* page frame (after orientation correction), origin
+top-left, so a bbox means the same thing for born-digital and scanned pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+BBox = tuple[float, float, float, float]
+
+# Per output character: the recogniser's top candidates, best first.
+CharAlternatives = list[list[tuple[str, float]]]
+
+
+@dataclass
+class Reading:
+    """What an OCR engine (or the text layer) read from one crop."""
+
+    text: str
+    confidence: float
+    alternatives: CharAlternatives = field(default_factory=list)
+
+    @classmethod
+    def exact(cls, text: str) -> Reading:
+        """A reading from a text layer: certain, no alternatives needed."""
+        return cls(text=text, confidence=1.0, alternatives=[[(ch, 1.0)] for ch in text])
+
+    @classmethod
+    def empty(cls, confidence: float = 1.0) -> Reading:
+        return cls(text="", confidence=confidence, alternatives=[])
+
+
+@dataclass
+class TextLine:
+    """A line of text on a page outside any table (titles, headings)."""
+
+    text: str
+    bbox: BBox
+    confidence: float = 1.0
+
+
+@dataclass
+class Cell:
+    """One grid cell of a detected table, possibly spanning rows/columns."""
+
+    row: int
+    col: int
+    bbox: BBox
+    row_span: int = 1
+    col_span: int = 1
+    reading: Reading = field(default_factory=Reading.empty)
+
+    @property
+    def text(self) -> str:
+        return self.reading.text
+
+
+@dataclass
+class Table:
+    """A ruled (or text-aligned) grid found on one page."""
+
+    page: int
+    bbox: BBox
+    row_edges: list[float]
+    col_edges: list[float]
+    cells: list[Cell]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_edges) - 1
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.col_edges) - 1
+
+    def rows(self) -> list[list[Cell]]:
+        """Cells grouped by their top row, left to right."""
+        out: list[list[Cell]] = [[] for _ in range(self.n_rows)]
+        for c in self.cells:
+            out[c.row].append(c)
+        for r in out:
+            r.sort(key=lambda c: c.col)
+        return out
+
+
+@dataclass
+class PageLayout:
+    """Everything the snapper needs from one page."""
+
+    page: int
+    width: float
+    height: float
+    source: str  # "text-layer" or "scan"
+    lines: list[TextLine]
+    tables: list[Table]
+    rotation: int = 0  # degrees the page was turned to be upright
+    skew: float = 0.0  # degrees of deskew applied
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CanonicalCell:
+    """One cell of the official template, as extracted from one document."""
+
+    section: str  # 二, 三 or 四
+    row_path: str
+    col_path: str
+    value: int | float | None
+    raw_text: str
+    confidence: float
+    status: str  # ok, low_confidence, missing
+    page: int | None = None
+    bbox: BBox | None = None
+    template: str | None = None
+    alternatives: CharAlternatives = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}|{self.row_path}|{self.col_path}"
+
+
+@dataclass
+class DocumentResult:
+    """The outcome for one input document, successful or not."""
+
+    document: str
+    sha256: str
+    status: str  # done or failed
+    agency: str | None = None
+    year: int | None = None
+    templates: dict[str, str] = field(default_factory=dict)  # section -> 2019/2021/mixed
+    pages: int = 0
+    cells: list[CanonicalCell] = field(default_factory=list)
+    error_code: str | None = None
+    error_message: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cells_found(self) -> int:
+        return sum(1 for c in self.cells if c.status != "missing")
+
+    @property
+    def cells_flagged(self) -> int:
+        return sum(1 for c in self.cells if c.status != "ok")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cells_found"] = self.cells_found
+        d["cells_flagged"] = self.cells_flagged
+        return d

@@ -1,0 +1,1 @@
+"""Templates as data, snapping onto them, number parsing."""
