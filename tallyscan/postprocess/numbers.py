@@ -1,0 +1,49 @@
+"""Turn the printed text of a table cell into a number.
+
+Reports print zeros as 0, "0　", —, -, /, 无 or nothing; counts may carry
+thousands separators, units ("486690元") or notes ("22（其中修订16件）"). The
+note stays in raw_text; the value is the leading number.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+ZERO_MARKS = {"", "0", "—", "-", "–", "－", "/", "／", "无", "一", "──", "—一", "——", "\\"}
+_NUMBER = re.compile(r"[-−－]?\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class ParsedNumber:
+    value: int | float | None  # None when the text holds no number at all
+    kind: str  # "number", "zero-mark", "blank", "unreadable"
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width digits and spaces to ASCII), no whitespace, no separators."""
+    t = unicodedata.normalize("NFKC", text)
+    t = re.sub(r"\s+", "", t)
+    return t
+
+
+def parse_number(text: str, *, decimal: bool = False) -> ParsedNumber:
+    """Parse a cell's text. ``decimal`` allows a fractional value (万元 amounts)."""
+    t = normalise(text)
+    if t == "":
+        return ParsedNumber(0, "blank")
+    if t in ZERO_MARKS or set(t) <= {"—", "-", "一", "－", "─"}:
+        return ParsedNumber(0, "zero-mark")
+    # Thousands separators: "1,234" / "1，234" — only between digit groups of three.
+    t2 = re.sub(r"(?<=\d)[,，](?=\d{3}(?!\d))", "", t)
+    m = _NUMBER.search(t2)
+    if not m:
+        return ParsedNumber(None, "unreadable")
+    s = m.group(0).replace("−", "-").replace("－", "-")
+    if "." in s:
+        v = float(s)
+        if not decimal and v.is_integer():
+            return ParsedNumber(int(v), "number")
+        return ParsedNumber(v, "number")
+    return ParsedNumber(int(s), "number")

@@ -1,0 +1,373 @@
+"""Snap detected table grids onto the official template's canonical cells.
+
+Tables are sorted into sections 二/三/四 by their vocabulary, tables that
+continue on the next page are joined, and grid rows are aligned to template
+rows by fuzzy label similarity *and* order (a monotone dynamic-programming
+alignment), so a misread or misprinted label, a repeated header or a page
+number between rows does not shift the rows below it. Every canonical cell is
+written, found or not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from tallyscan.exceptions import NoTableFound
+from tallyscan.model import CanonicalCell, Cell, PageLayout, Reading, Table
+from tallyscan.postprocess.labels import label_similarity, norm_label
+from tallyscan.postprocess.numbers import parse_number
+
+OK_CONFIDENCE = 0.90  # below this an OCR'd number is shown to a person
+MATCH_FLOOR = 0.40  # label similarity below this is no evidence at all
+
+
+@cache
+def templates() -> dict:
+    """The canonical tables, loaded from templates/report.json."""
+    text = resources.files("tallyscan.postprocess").joinpath("templates/report.json").read_text("utf-8")
+    return json.loads(text)["sections"]
+
+
+@dataclass
+class Snapped:
+    cells: list[CanonicalCell]
+    templates: dict[str, str] = field(default_factory=dict)
+    agency: str | None = None
+    year: int | None = None
+
+
+@dataclass
+class GridRow:
+    """One row of a detected table: cells that start on it, plus spanning context."""
+
+    page: int
+    table: Table
+    row: int
+    cells: list[Cell]  # cells whose top row is this row, left to right
+
+    def cell_at_col(self, col: int) -> Cell | None:
+        for c in self.table.cells:
+            if c.col <= col < c.col + c.col_span and c.row <= self.row < c.row + c.row_span:
+                return c
+        return None
+
+
+# --------------------------------------------------------------------------- #
+# Section classification
+
+_VOCAB = {
+    "二": ["第二十条第（一）项", "信息内容", "本年制发件数", "本年废止件数", "现行有效件数", "规章",
+          "行政规范性文件", "规范性文件", "本年处理决定数量", "行政许可", "行政处罚", "行政强制",
+          "行政事业性收费", "本年收费金额（单位：万元）", "本年新制作数量", "本年新公开数量", "对外公开总数量",
+          "上一年项目数量", "本年增/减", "处理决定数量", "其他对外管理服务事项", "政府集中采购", "采购项目数量",
+          "采购总金额"],
+    "四": ["行政复议", "行政诉讼", "未经复议直接起诉", "复议后起诉", "结果维持", "结果纠正", "其他结果", "尚未审结"],
+}
+
+
+@cache
+def _vocab_三() -> list[str]:
+    t = templates()["三"]
+    words = {p for v in t.values() for r in v["rows"] for p in r.split("/")}
+    words |= {"申请人情况", "自然人", "法人或其他组织", "商业企业", "科研机构", "社会公益组织", "法律服务机构"}
+    return sorted(words)
+
+
+def classify_table(table: Table) -> str | None:
+    """Which section a table belongs to, from how well its texts fit each vocabulary."""
+    texts = [c.text for c in table.cells if c.text and not _is_numberish(c.text)]
+    if not texts:
+        return None
+    vocab = {"二": _VOCAB["二"], "三": _vocab_三(), "四": _VOCAB["四"]}
+    scores = {}
+    for sec, words in vocab.items():
+        s = 0.0
+        for t in texts:
+            best = max(label_similarity(t, w) for w in words)
+            if best >= 0.6:
+                s += best
+        scores[sec] = s
+    sec = max(scores, key=scores.get)
+    return sec if scores[sec] > 0 else None
+
+
+def _is_numberish(text: str) -> bool:
+    return parse_number(text).kind in {"number", "zero-mark", "blank"} and not re.search(r"[\u4e00-\u9fff]{2}", text)
+
+
+# --------------------------------------------------------------------------- #
+# Title
+
+
+_TITLE = re.compile(r"^(?P<agency>.+?)(?P<year>(19|20)\d{2})\s*年(度)?(政|信|年|工)")
+
+
+def read_title(pages: list[PageLayout]) -> tuple[str | None, int | None]:
+    """Agency and year from the report title on the first page."""
+    if not pages:
+        return None, None
+    lines = sorted(pages[0].lines, key=lambda ln: ln.bbox[1])[:4]
+    text = ""
+    for ln in lines:
+        text += unicodedata.normalize("NFKC", ln.text).replace(" ", "")
+        m = _TITLE.search(text)
+        if m:
+            agency = m.group("agency").strip("《》 ")
+            return (agency or None), int(m.group("year"))
+    return None, None
+
+
+# --------------------------------------------------------------------------- #
+# Alignment
+
+
+def align(observed: list[str], canonical: list[str]) -> tuple[dict[int, int], float]:
+    """Monotone alignment of observed labels to canonical rows.
+
+    Returns {canonical index: observed index} and the total score. Rows may be
+    skipped on either side: observed headers and page furniture, canonical rows
+    that are absent. Matching a pair earns (similarity - MATCH_FLOOR).
+    """
+    n, m = len(observed), len(canonical)
+    sim = [[label_similarity(o, c) if o else 0.0 for c in canonical] for o in observed]
+    best = [[0.0] * (m + 1) for _ in range(n + 1)]
+    move = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            options = [(best[i + 1][j], 1), (best[i][j + 1], 2)]
+            gain = sim[i][j] - MATCH_FLOOR
+            if gain > 0:
+                options.append((best[i + 1][j + 1] + gain, 3))
+            best[i][j], move[i][j] = max(options)
+    pairs: dict[int, int] = {}
+    i = j = 0
+    while i < n and j < m:
+        mv = move[i][j]
+        if mv == 3:
+            pairs[j] = i
+            i, j = i + 1, j + 1
+        elif mv == 1:
+            i += 1
+        else:
+            j += 1
+    return pairs, best[0][0]
+
+
+def fill_by_order(pairs: dict[int, int], n_obs: int, n_can: int, usable: list[bool]) -> dict[int, int]:
+    """Between two anchored rows, pair the unanchored rows by order when their
+    counts agree (a label the OCR could not read still has its place)."""
+    out = dict(pairs)
+    anchors = sorted(pairs.items())
+    bounds = [(-1, -1)] + anchors + [(n_can, n_obs)]
+    for (c0, o0), (c1, o1) in zip(bounds, bounds[1:], strict=False):
+        cans = list(range(c0 + 1, c1))
+        obs = [i for i in range(o0 + 1, o1) if usable[i]]
+        if cans and len(cans) == len(obs):
+            out.update(zip(cans, obs, strict=True))
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Cells
+
+
+def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, page: int | None,
+              template: str, decimal: bool = False) -> CanonicalCell:
+    if cell is None:
+        return CanonicalCell(section, row_path, col_path, None, "", 0.0, "missing", template=template)
+    reading: Reading = cell.reading
+    parsed = parse_number(reading.text, decimal=decimal)
+    status = "ok"
+    if parsed.value is None or reading.confidence < OK_CONFIDENCE:
+        status = "low_confidence"
+    return CanonicalCell(
+        section=section, row_path=row_path, col_path=col_path, value=parsed.value,
+        raw_text=reading.text, confidence=round(float(reading.confidence), 4), status=status,
+        page=page, bbox=tuple(round(v, 1) for v in cell.bbox), template=template,
+        alternatives=reading.alternatives,
+    )
+
+
+def _rows_of(tables: list[Table]) -> list[GridRow]:
+    rows = []
+    for t in tables:
+        for r, cells in enumerate(t.rows()):
+            rows.append(GridRow(page=t.page, table=t, row=r, cells=cells))
+    return rows
+
+
+def _label_text(row: GridRow, first_value_col: int) -> str:
+    """The row's own label: label-area cells starting on it, one-row cells first."""
+    label_cells = [c for c in row.cells if c.col < first_value_col]
+    own = [c for c in label_cells if c.row_span == 1] or label_cells
+    return "".join(c.text for c in own)
+
+
+def snap_section_三(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
+    cols = templates()["三"]["2021"]["columns"]
+    k = len(cols)
+    rows = _rows_of(tables)
+    labels, value_slots = [], []
+    for row in rows:
+        first_value = row.table.n_cols - k
+        labels.append(_label_text(row, first_value) if first_value > 0 else "")
+        slots = []
+        for j in range(k):
+            col = first_value + j
+            c = row.cell_at_col(col) if col >= 0 else None
+            # A value belongs to the row it starts on; a cell spanning rows is header.
+            slots.append(c if c is not None and c.row == row.row and c.row_span == 1 else None)
+        value_slots.append(slots)
+    leaf = {v: [r.split("/")[-1] for r in templates()["三"][v]["rows"]] for v in ("2021", "2019")}
+    results = {v: align(labels, leaf[v]) for v in leaf}
+    version = max(results, key=lambda v: results[v][1])
+    pairs, _ = results[version]
+    usable = [any(s is not None for s in slots) for slots in value_slots]
+    pairs = fill_by_order(pairs, len(rows), len(leaf[version]), usable)
+    out = []
+    for j, row_path in enumerate(templates()["三"][version]["rows"]):
+        i = pairs.get(j)
+        for ci, col in enumerate(cols):
+            cell = value_slots[i][ci] if i is not None else None
+            out.append(make_cell("三", row_path, col, cell, rows[i].page if i is not None else None, version))
+    return out, version
+
+
+def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
+    cols = templates()["四"]["any"]["columns"]
+    data_row: list[Cell] | None = None
+    page = None
+    for row in _rows_of(tables):
+        singles = [c for c in row.cells if c.col_span == 1]
+        if len(singles) >= len(cols) - 2 and sum(1 for c in singles if _is_numberish(c.text)) >= len(cols) - 2:
+            data_row, page = sorted(singles, key=lambda c: c.col)[-len(cols):], row.page
+    out = []
+    for i, col in enumerate(cols):
+        cell = data_row[i] if data_row is not None and len(data_row) == len(cols) else None
+        out.append(make_cell("四", "", col, cell, page, "any"))
+    return out
+
+
+_BLOCK = re.compile(r"第?二十条第?[(（]?([一二三四五六七八九十]{1,2})[)）]?")
+_BLOCK_NAMES = {"一": "第二十条第（一）项", "五": "第二十条第（五）项", "六": "第二十条第（六）项",
+                "八": "第二十条第（八）项", "九": "第二十条第（九）项"}
+
+
+def _block_of(text: str) -> str | None:
+    t = norm_label(text)
+    if "二十条" not in t and "十条第" not in t and not t.startswith("第二"):
+        return None
+    m = _BLOCK.search(t)
+    if m and m.group(1) in _BLOCK_NAMES:
+        return _BLOCK_NAMES[m.group(1)]
+    return None
+
+
+def snap_section_二(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
+    rows = _rows_of(tables)
+    # Walk rows once, noting block headings, header rows and data rows.
+    observed: list[tuple[str | None, GridRow, list[Cell], list[Cell] | None]] = []
+    block: str | None = None
+    header: list[Cell] | None = None
+    for row in rows:
+        texts = [c for c in row.cells if c.text]
+        # A block heading spans the table; a stray line piece may split it in two.
+        if len(row.cells) <= 2 and not any(_is_numberish(c.text) and c.text for c in row.cells):
+            b = _block_of("".join(c.text for c in row.cells))
+            if b:
+                block, header = b, None
+                continue
+        if not row.cells:
+            continue
+        first = row.cells[0]
+        if label_similarity(first.text, "信息内容") >= 0.6:
+            header = row.cells[1:]
+            continue
+        if texts:
+            observed.append((block, row, row.cells[1:], header))
+    scores = {}
+    for version, tpl in templates()["二"].items():
+        s = 0.0
+        for b in tpl["blocks"]:
+            for blk, row, values, hdr in observed:
+                if blk != b["heading"]:
+                    continue
+                best = max(label_similarity(row.cells[0].text, r) for r in b["rows"])
+                s += best + (0.5 if len(values) == len(b["columns"]) else -0.5)
+                if hdr and len(hdr) == len(b["columns"]):
+                    s += sum(label_similarity(h.text, name) for h, name in zip(hdr, b["columns"], strict=True)) / len(hdr)
+        scores[version] = s
+    version = max(scores, key=scores.get) if observed else "2021"
+    out = []
+    for b in templates()["二"][version]["blocks"]:
+        candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
+        for label in b["rows"]:
+            found = None
+            best = MATCH_FLOOR
+            for blk, row, values, hdr in candidates:
+                s = label_similarity(row.cells[0].text, label)
+                if s > best:
+                    best, found = s, (row, values, hdr)
+            for ci, col in enumerate(b["columns"]):
+                cell = None
+                if found is not None:
+                    row, values, hdr = found
+                    cell = _value_for_column(values, hdr, ci, col, len(b["columns"]))
+                out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
+                                     found[0].page if found else None, version, decimal=b.get("decimal", False)))
+    return out, version
+
+
+def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int, name: str, k: int) -> Cell | None:
+    if len(values) == k:
+        return values[index]
+    if header:
+        h = max(header, key=lambda c: label_similarity(c.text, name))
+        if label_similarity(h.text, name) >= 0.5:
+            hx0, hx1 = h.bbox[0], h.bbox[2]
+            overlap = [(min(hx1, v.bbox[2]) - max(hx0, v.bbox[0]), v) for v in values]
+            ov, cell = max(overlap, key=lambda t: t[0], default=(0, None))
+            if ov > 0:
+                return cell
+    return None
+
+
+# --------------------------------------------------------------------------- #
+# Document
+
+
+def snap_document(pages: list[PageLayout]) -> Snapped:
+    """All canonical cells of one report from its pages' layouts."""
+    by_section: dict[str, list[Table]] = {"二": [], "三": [], "四": []}
+    ordered = sorted((t for p in pages for t in p.tables), key=lambda t: (t.page, t.bbox[1]))
+    previous: str | None = None
+    for t in ordered:
+        # A table of bare numbers (the data row of section 四 pushed onto the
+        # next page, say) continues the table before it.
+        sec = classify_table(t) or previous
+        if sec:
+            by_section[sec].append(t)
+            previous = sec
+    if not any(by_section.values()):
+        raise NoTableFound("no table of the annual-report template was recognised; "
+                           "check that this is a 政府信息公开工作年度报告 and that the scan is legible")
+    cells: list[CanonicalCell] = []
+    chosen: dict[str, str] = {}
+    c2, chosen["二"] = snap_section_二(by_section["二"])
+    c3, chosen["三"] = snap_section_三(by_section["三"])
+    c4 = snap_section_四(by_section["四"])
+    chosen["四"] = "any"
+    cells = c2 + c3 + c4
+    if not by_section["二"]:
+        chosen["二"] = "missing"
+    if not by_section["三"]:
+        chosen["三"] = "missing"
+    if not by_section["四"]:
+        chosen["四"] = "missing"
+    agency, year = read_title(pages)
+    return Snapped(cells=cells, templates=chosen, agency=agency, year=year)
