@@ -169,8 +169,12 @@ def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndar
     """
     span = max(8, int(2.0 * char_h))
     short = max(6, int(1.2 * char_h))
-    horiz = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1)))
-    vert = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, short)))
+    horiz = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1))
+    )
+    vert = cv2.morphologyEx(
+        binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, short))
+    )
     reach = max(3, int(0.4 * char_h))
     near_h = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 2 * reach + 1)))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
@@ -188,7 +192,9 @@ def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndar
     return horiz, vert
 
 
-def segments_from_mask(mask: np.ndarray, horizontal: bool, char_h: float) -> list[tuple[float, float, float, float]]:
+def segments_from_mask(
+    mask: np.ndarray, horizontal: bool, char_h: float
+) -> list[tuple[float, float, float, float]]:
     """Thin connected pieces of a line mask as (x0, y0, x1, y1) pixel segments."""
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     segs = []
@@ -212,7 +218,9 @@ def segments_from_mask(mask: np.ndarray, horizontal: bool, char_h: float) -> lis
 # Text blobs
 
 
-def text_blobs(binary: np.ndarray, lines_mask: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndarray]:
+def text_blobs(
+    binary: np.ndarray, lines_mask: np.ndarray, char_h: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Ink without ruling lines, and boxes of its significant connected pieces.
 
     Specks (salt noise) are dropped: a piece counts if its larger side is at
@@ -264,7 +272,9 @@ def group_lines(boxes: np.ndarray, char_h: float) -> list[np.ndarray]:
 _WORK: dict[int, ScanWork] = {}  # id(PageLayout) -> private OCR state, same process
 
 
-def analyse_page(image: np.ndarray, *, dpi: float, index: int, orientation_classifier=None) -> PageLayout:
+def analyse_page(
+    image: np.ndarray, *, dpi: float, index: int, orientation_classifier=None
+) -> PageLayout:
     """Upright, deskew, and find the table grids of one scanned page."""
     gray = to_gray(image)
     binary = binarise(gray, dpi)
@@ -297,8 +307,14 @@ def analyse_page(image: np.ndarray, *, dpi: float, index: int, orientation_class
     _assign_blobs(tables, boxes, s, work)
     h, w = gray.shape[:2]
     layout = PageLayout(
-        page=index, width=w * s, height=h * s, source="scan", lines=lines, tables=tables,
-        rotation=(turns * 90) % 360, skew=skew,
+        page=index,
+        width=w * s,
+        height=h * s,
+        source="scan",
+        lines=lines,
+        tables=tables,
+        rotation=(turns * 90) % 360,
+        skew=skew,
     )
     _WORK[id(layout)] = work
     return layout
@@ -321,7 +337,7 @@ def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier)
         # Limit to ~12 characters so the classifier sees text at its own scale.
         x1 = min(x1, x0 + 12 * char_h)
         m = 0.2 * char_h
-        crop = gray[int(max(0, y0 - m)):int(y1 + m), int(max(0, x0 - m)):int(x1 + m)]
+        crop = gray[int(max(0, y0 - m)) : int(y1 + m), int(max(0, x0 - m)) : int(x1 + m)]
         if crop.size:
             crops.append(crop)
     if not crops:
@@ -331,8 +347,11 @@ def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier)
     return score > 0
 
 
-def _text_lines_outside(tables: list[Table], boxes: np.ndarray, char_h: float, s: float) -> list[TextLine]:
+def _text_lines_outside(
+    tables: list[Table], boxes: np.ndarray, char_h: float, s: float
+) -> list[TextLine]:
     """Text lines not inside any table, as boxes (text is filled by OCR later)."""
+
     def inside(b) -> bool:
         cx, cy = (b[0] + b[2]) / 2 * s, (b[1] + b[3]) / 2 * s
         return any(t.bbox[0] <= cx <= t.bbox[2] and t.bbox[1] <= cy <= t.bbox[3] for t in tables)
@@ -347,7 +366,12 @@ def _text_lines_outside(tables: list[Table], boxes: np.ndarray, char_h: float, s
         for k in range(1, len(idx) + 1):
             if k == len(idx) or b[k, 0] - b[k - 1, 2] > 3 * char_h:
                 seg = b[start:k]
-                bbox = (seg[:, 0].min() * s, seg[:, 1].min() * s, seg[:, 2].max() * s, seg[:, 3].max() * s)
+                bbox = (
+                    seg[:, 0].min() * s,
+                    seg[:, 1].min() * s,
+                    seg[:, 2].max() * s,
+                    seg[:, 3].max() * s,
+                )
                 out.append(TextLine(text="", bbox=bbox, confidence=0.0))
                 start = k
     return out
@@ -369,7 +393,9 @@ def _assign_blobs(tables: list[Table], boxes: np.ndarray, s: float, work: ScanWo
 # OCR of cells
 
 
-def cell_crops(cell: Cell, work: ScanWork, max_chars: float | None = None) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
+def cell_crops(
+    cell: Cell, work: ScanWork, max_chars: float | None = None
+) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
     """One crop per text line inside the cell, with its bbox in pixels.
 
     ``max_chars`` keeps only the first N character widths of each line: enough
@@ -418,6 +444,18 @@ def release(layout: PageLayout) -> None:
     _WORK.pop(id(layout), None)
 
 
+def _looks_like_words(cell: Cell, work: ScanWork) -> bool:
+    """Several square, character-sized blobs: CJK words, not digits (digits are
+    about half as wide as they are tall)."""
+    ch = work.metrics.char_h
+    b = work.blobs[work.cell_blobs.get(id(cell), [])]
+    if len(b) == 0:
+        return False
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    square = (w >= 0.75 * ch) & (h >= 0.6 * ch)
+    return int(square.sum()) >= 2
+
+
 def _label_columns(table: Table, work: ScanWork) -> set[int]:
     """Columns holding long text (row labels) rather than short values."""
     ch = work.metrics.char_h
@@ -433,7 +471,9 @@ def _label_columns(table: Table, work: ScanWork) -> set[int]:
     return {col for col, ws in widths.items() if np.median(ws) > 3.0 * ch}
 
 
-def recognise_cells(layout: PageLayout, image: np.ndarray | None = None, *, dpi: float | None = None, engine) -> None:
+def recognise_cells(
+    layout: PageLayout, image: np.ndarray | None = None, *, dpi: float | None = None, engine
+) -> None:
     """Fill every non-empty cell's reading, and the page's first title lines.
 
     Value cells are read whole over the numeric alphabet; label cells only by
@@ -459,7 +499,11 @@ def recognise_cells(layout: PageLayout, image: np.ndarray | None = None, *, dpi:
                 continue
             is_label = c.col_span > 1 or c.col in label_cols
             if is_label:
-                parts = cell_crops(c, work, max_chars=9 if c.col_span > 1 else 6)[:1]
+                parts = cell_crops(c, work, max_chars=8.5 if c.col_span > 1 else 4.5)[:1]
+            elif _looks_like_words(c, work):
+                # Column headers (自然人, 结果维持…): a few characters identify them.
+                is_label = True
+                parts = cell_crops(c, work, max_chars=4)[:1]
             else:
                 parts = cell_crops(c, work)
             jobs.append((c, len(parts), not is_label))
@@ -467,11 +511,12 @@ def recognise_cells(layout: PageLayout, image: np.ndarray | None = None, *, dpi:
             numeric_flags.extend([not is_label] * len(parts))
     if layout.page == 0:
         s = work.metrics.px_to_pt
-        for line in sorted(layout.lines, key=lambda ln: ln.bbox[1])[:3]:
+        for line in sorted(layout.lines, key=lambda ln: ln.bbox[1])[:2]:
             x0, y0, x1, y1 = (v / s for v in line.bbox)
-            x1 = min(x1, x0 + 40 * ch)
+            # The agency and year come within the title's first ~22 characters.
+            x1 = min(x1, x0 + 22 * max(y1 - y0, ch))
             m = 0.2 * ch
-            crop = work.image[int(max(0, y0 - m)):int(y1 + m), int(max(0, x0 - m)):int(x1 + m)]
+            crop = work.image[int(max(0, y0 - m)) : int(y1 + m), int(max(0, x0 - m)) : int(x1 + m)]
             if crop.size:
                 jobs.append((line, 1, False))
                 crops.append(crop)
@@ -479,7 +524,7 @@ def recognise_cells(layout: PageLayout, image: np.ndarray | None = None, *, dpi:
     readings = _recognise_mixed(engine, crops, numeric_flags)
     k = 0
     for target, n, _ in jobs:
-        parts = readings[k:k + n]
+        parts = readings[k : k + n]
         k += n
         merged = merge_readings(parts)
         if isinstance(target, TextLine):
