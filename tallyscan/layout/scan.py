@@ -323,9 +323,9 @@ def analyse_page(
 def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier) -> bool:
     """Ask the text-direction classifier about the page's widest text lines."""
     if classifier is None:
-        from tallyscan.ocr.orientation import TextOrientationClassifier
+        from tallyscan.ocr.orientation import get_orientation_classifier
 
-        classifier = TextOrientationClassifier.shared()
+        classifier = get_orientation_classifier()
     _, boxes = text_blobs(binary, np.zeros_like(binary), char_h)
     lines = group_lines(boxes, char_h)
     crops = []
