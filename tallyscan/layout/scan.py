@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-
 from tallyscan.model import Cell, PageLayout, Reading, Table, TextLine
 
 log = logging.getLogger(__name__)

@@ -309,7 +309,7 @@ def snap_section_二(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
         for label in b["rows"]:
             found = None
             best = MATCH_FLOOR
-            for blk, row, values, hdr in candidates:
+            for _blk, row, values, hdr in candidates:
                 s = label_similarity(row.cells[0].text, label)
                 if s > best:
                     best, found = s, (row, values, hdr)
