@@ -304,3 +304,17 @@ def test_devset_scan_pages_are_fast():
         pytest.skip("no scanned pages")
     # The target is well under 0.05 s per page; allow slack for a loaded CI machine.
     assert float(np.median(times)) < 0.05
+
+
+def test_background_under_the_scan_is_ignored_but_not_beside_it():
+    src = marker_image()
+    doc = pymupdf.open()
+    page = doc.new_page(width=216, height=144)
+    page.draw_rect(page.rect, color=None, fill=(1, 1, 1))  # white page background, hidden by the scan
+    page.insert_image(page.rect, stream=encode(src))
+    assert find_scan_image(page) is not None
+    doc2 = pymupdf.open()
+    p2 = doc2.new_page(width=230, height=144)
+    p2.draw_rect(pymupdf.Rect(218, 10, 228, 130), color=None, fill=(0, 0, 0))  # a bar beside the scan
+    p2.insert_image(pymupdf.Rect(0, 0, 216, 144), stream=encode(src))
+    assert find_scan_image(p2) is None
