@@ -37,6 +37,9 @@ def parse_number(text: str, *, decimal: bool = False) -> ParsedNumber:
         return ParsedNumber(0, "zero-mark")
     # Thousands separators: "1,234" / "1，234" — only between digit groups of three.
     t2 = re.sub(r"(?<=\d)[,，](?=\d{3}(?!\d))", "", t)
+    if not decimal and re.fullmatch(r"\d{1,3}(\.\d{3})+", t2):
+        # A count has no decimals: "41.217" is a blurred "41,217".
+        t2 = t2.replace(".", "")
     m = _NUMBER.search(t2)
     if not m:
         return ParsedNumber(None, "unreadable")
