@@ -159,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
+    except OSError as exc:  # writing the outputs: disk full, permissions ...
+        _error(f"cannot write the outputs: {exc}")
+        return ExitCode.internal_error
+    except Exception:
+        log.exception("internal error")
+        return ExitCode.internal_error
 
 
 def _setup_logging(verbose: int) -> None:
@@ -218,9 +224,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
         _error("no such file or directory: " + ", ".join(missing))
         return ExitCode.bad_arguments
     out: Path = args.out
-    problem = _check_out_dir(out)
-    if problem:
-        _error(problem)
+    if out.exists() and not out.is_dir():
+        _error(f"--out {out} is a file, not a folder; choose a folder for the outputs")
         return ExitCode.bad_arguments
     try:
         sources = expand_inputs(args.inputs, settings)
@@ -230,6 +235,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     if not sources:
         exts = ", ".join(sorted(INPUT_EXTENSIONS))
         _error(f"no documents found in the inputs (looked for files ending in {exts})")
+        return ExitCode.bad_arguments
+    problem = _check_out_dir(out)
+    if problem:
+        _error(problem)
         return ExitCode.bad_arguments
 
     run = _Run(out, sources)

@@ -4,7 +4,8 @@
 >>> for result in extract_many(sources, settings, jobs=8, progress=bar_update):
 ...     ...
 
-Stages, per page, in order (each timed into ``DocumentResult.timings``):
+Stages, per page, in order (each timed into ``DocumentResult.timings``; module
+imports and building the OCR engine are not counted there, only in ``seconds``):
 
 * text-layer page: ``textlayer.read_page`` (``layout``)
 * scanned page: ``rasterise.page_image`` (``rasterise``, which also counts opening
@@ -77,6 +78,8 @@ def extract_document(source: Source, settings: Settings | None = None) -> Docume
     doc = None
     try:
         settings = settings or Settings()
+        # Import before any timer starts: the first document must not pay for cv2/MuPDF imports.
+        from tallyscan.layout import rasterise  # noqa: F401
         err = source.error()
         if err is not None:
             raise err
@@ -103,13 +106,13 @@ def extract_document(source: Source, settings: Settings | None = None) -> Docume
             _fail(result, CorruptDocument.code,
                   f"{source.name}: the file is damaged (truncated or corrupt); re-download or re-scan it "
                   f"(MuPDF: {exc})")
-            return result
-        log.exception("internal error while processing %s", source.name)
-        _fail(
-            result, INTERNAL_ERROR,
-            f"{source.name}: internal error ({type(exc).__name__}: {exc}); this is a bug in "
-            "tallyscan -- please report it together with the file",
-        )
+        else:
+            log.exception("internal error while processing %s", source.name)
+            _fail(
+                result, INTERNAL_ERROR,
+                f"{source.name}: internal error ({type(exc).__name__}: {exc}); this is a bug in "
+                "tallyscan -- please report it together with the file",
+            )
     finally:
         if doc is not None:
             doc.close()
@@ -169,10 +172,10 @@ def _pages(doc, settings: Settings, result: DocumentResult) -> list[PageLayout]:
         with _timed(result, "layout"):
             layout = scan.analyse_page(image, dpi=dpi, index=index)
         try:
+            if engine is None:  # built once per process (cached): not counted as OCR time
+                ocr = importlib.import_module("tallyscan.ocr")
+                engine = ocr.get_engine(settings.ocr_engine, settings.ocr_threads)
             with _timed(result, "ocr"):
-                if engine is None:
-                    ocr = importlib.import_module("tallyscan.ocr")
-                    engine = ocr.get_engine(settings.ocr_engine, settings.ocr_threads)
                 scan.recognise_cells(layout, image, dpi=dpi, engine=engine)
         finally:
             release = getattr(scan, "release", None)

@@ -346,3 +346,14 @@ def test_jobs_1_runs_in_process_in_order(tmp_path, mk, fake_stages):
     results = list(extract_many(srcs, Settings(), jobs=1))
     assert [os.path.basename(r.document) for r in results] == ["b.pdf", "a.pdf", "c.pdf"]
     assert all(r.status == "done" for r in results)
+
+
+def test_mupdf_data_error_in_a_stage_is_a_corrupt_document(tmp_path, mk, fake_stages, monkeypatch):
+    import sys
+
+    def bad_read(page, index):
+        raise pymupdf.mupdf.FzErrorFormat("syntax error in content stream")
+
+    monkeypatch.setattr(sys.modules["tallyscan.layout.textlayer"], "read_page", bad_read)
+    r = run_one(mk.write(tmp_path / "stream.pdf", mk.pdf()))
+    assert_failed(r, "corrupt_document", "stream.pdf", "damaged")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pymupdf
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from tallyscan.exceptions import (
     CorruptDocument,
@@ -177,13 +178,14 @@ def images_to_pdf(
     JPEGs that need no change are embedded as they are (no re-compression).
     Raises EmptyFile, UnsupportedFormat, CorruptDocument, TooManyPages or PageTooLarge.
     """
-    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
-
     settings = settings or Settings()
     if not data:
         raise EmptyFile("the file is empty (0 bytes); re-download or re-export it", document=name)
     _quiet_mupdf()
     doc = pymupdf.open()
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    # Pillow refuses images over 2 x MAX_IMAGE_PIXELS: make that our own cap.
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels // 2
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -194,8 +196,6 @@ def images_to_pdf(
                     "not a PNG, JPEG or TIFF image that can be read; convert it to PDF or PNG",
                     document=name,
                 ) from None
-            except Image.DecompressionBombError:
-                raise _pixels_too_many(0, 0, settings, name, "the image") from None
             with im:
                 n_frames = getattr(im, "n_frames", 1)
                 if n_frames > settings.max_pages:
@@ -242,9 +242,13 @@ def images_to_pdf(
     except (EmptyFile, UnsupportedFormat, TooManyPages, PageTooLarge, CorruptDocument):
         doc.close()
         raise
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:
         doc.close()
-        raise _pixels_too_many(0, 0, settings, name, "the image") from None
+        raise PageTooLarge(
+            f"the image is too large to decode safely, a possible decompression bomb ({exc}); "
+            f"scan at a lower resolution, or set {Settings.env_var('max_image_pixels')} higher",
+            document=name,
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         doc.close()
         raise CorruptDocument(
@@ -254,6 +258,8 @@ def images_to_pdf(
     except BaseException:
         doc.close()
         raise
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     if doc.page_count == 0:
         doc.close()
         raise NoPages("the image file holds no image", document=name)
@@ -273,8 +279,6 @@ def _image_dpi(dpi) -> tuple[float, float]:
 
 def _pil_to_pixmap(pic) -> pymupdf.Pixmap:
     """A PIL image as an 8-bit gray or RGB pixmap, transparency flattened on white."""
-    from PIL import Image
-
     mode = pic.mode
     if mode in ("1", "L"):
         out = pic.convert("L")

@@ -318,3 +318,16 @@ def test_background_under_the_scan_is_ignored_but_not_beside_it():
     p2.draw_rect(pymupdf.Rect(218, 10, 228, 130), color=None, fill=(0, 0, 0))  # a bar beside the scan
     p2.insert_image(pymupdf.Rect(0, 0, 216, 144), stream=encode(src))
     assert find_scan_image(p2) is None
+
+
+def test_image_pixel_cap_follows_settings_not_pillow_default():
+    from PIL import Image
+
+    from tallyscan.exceptions import PageTooLarge as Big
+
+    before = Image.MAX_IMAGE_PIXELS
+    data = pil_bytes(Image.new("L", (400, 300), 255), "PNG")
+    with pytest.raises(Big, match="TALLYSCAN_MAX_IMAGE_PIXELS"):
+        images_to_pdf(data, "x.png", Settings(max_image_pixels=50_000))
+    assert images_to_pdf(data, "x.png", Settings(max_image_pixels=120_000)).page_count == 1
+    assert before == Image.MAX_IMAGE_PIXELS  # Pillow's global is restored
