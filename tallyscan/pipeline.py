@@ -178,9 +178,7 @@ def _pages(doc, settings: Settings, result: DocumentResult) -> list[PageLayout]:
             with _timed(result, "ocr"):
                 scan.recognise_cells(layout, image, dpi=dpi, engine=engine)
         finally:
-            release = getattr(scan, "release", None)
-            if release is not None:
-                release(layout)
+            scan.release(layout)  # the page image and blobs held for OCR
         del image
         pages.append(layout)
     return pages

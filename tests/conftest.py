@@ -75,6 +75,7 @@ class FakeStages:
 
     def __init__(self) -> None:
         self.scan_images: list[tuple[tuple[int, ...], float]] = []
+        self.released: list[int] = []  # pages whose OCR state was handed back
         self.text_pages: list[int] = []
 
     # textlayer
@@ -95,6 +96,9 @@ class FakeStages:
 
     def recognise_cells(self, layout, image=None, *, dpi=None, engine) -> None:
         assert engine == "fake-engine"
+
+    def release(self, layout) -> None:
+        self.released.append(layout.page)
 
     # ocr
     def get_engine(self, name: str = "rapidocr", threads: int = 1):
@@ -121,7 +125,7 @@ def fake_stages(monkeypatch):
     fake = FakeStages()
     mods = {
         "tallyscan.layout.textlayer": ("has_text_layer", "read_page"),
-        "tallyscan.layout.scan": ("analyse_page", "recognise_cells"),
+        "tallyscan.layout.scan": ("analyse_page", "recognise_cells", "release"),
         "tallyscan.ocr": ("get_engine",),
         "tallyscan.postprocess.snap": ("snap_document",),
     }

@@ -356,18 +356,10 @@ def snap_document(pages: list[PageLayout]) -> Snapped:
     if not any(by_section.values()):
         raise NoTableFound("no table of the annual-report template was recognised; "
                            "check that this is a 政府信息公开工作年度报告 and that the scan is legible")
-    cells: list[CanonicalCell] = []
-    chosen: dict[str, str] = {}
-    c2, chosen["二"] = snap_section_二(by_section["二"])
-    c3, chosen["三"] = snap_section_三(by_section["三"])
+    c2, v2 = snap_section_二(by_section["二"])
+    c3, v3 = snap_section_三(by_section["三"])
     c4 = snap_section_四(by_section["四"])
-    chosen["四"] = "any"
-    cells = c2 + c3 + c4
-    if not by_section["二"]:
-        chosen["二"] = "missing"
-    if not by_section["三"]:
-        chosen["三"] = "missing"
-    if not by_section["四"]:
-        chosen["四"] = "missing"
+    versions = {"二": v2, "三": v3, "四": "any"}
+    chosen = {sec: (v if by_section[sec] else "missing") for sec, v in versions.items()}
     agency, year = read_title(pages)
-    return Snapped(cells=cells, templates=chosen, agency=agency, year=year)
+    return Snapped(cells=c2 + c3 + c4, templates=chosen, agency=agency, year=year)
