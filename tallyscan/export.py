@@ -30,11 +30,11 @@ from tallyscan.model import CanonicalCell, DocumentResult
 
 CELL_COLUMNS = (
     "document", "sha256", "agency", "year", "template", "section", "row_path", "col_path",
-    "value", "raw_text", "confidence", "status", "page", "bbox",
+    "value", "raw_text", "confidence", "status", "page", "bbox", "reason",
 )
 DOCUMENT_COLUMNS = (
     "file", "sha256", "agency", "year", "templates", "pages", "cells_found", "cells_flagged",
-    "status", "error_code", "error_message", "seconds",
+    "status", "error_code", "error_message", "seconds", "failed_equations",
 )
 ENCODING = "utf-8-sig"
 SECTION_ORDER = ("一", "二", "三", "四", "五", "六")
@@ -106,6 +106,7 @@ def cell_row(result: DocumentResult, cell: CanonicalCell) -> list[str]:
         cell.status,
         format_page(cell.page),
         format_bbox(cell.bbox),
+        cell.reason or "",
     ]
 
 
@@ -123,6 +124,7 @@ def document_row(result: DocumentResult) -> list[str]:
         result.error_code or "",
         result.error_message or "",
         f"{result.seconds:.3f}",
+        "; ".join(f["equation"] for f in result.failed_equations),
     ]
 
 

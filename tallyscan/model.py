@@ -8,7 +8,7 @@ top-left, so a bbox means the same thing for born-digital and scanned pages.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 BBox = tuple[float, float, float, float]
@@ -24,6 +24,9 @@ class Reading:
     text: str
     confidence: float
     alternatives: CharAlternatives = field(default_factory=list)
+    # Characters the decoder may have dropped: (index in text before which it would
+    # go, character, probability), from the blank frames of the recogniser's output.
+    insertions: list[tuple[int, str, float]] = field(default_factory=list)
 
     @classmethod
     def exact(cls, text: str) -> Reading:
@@ -103,6 +106,14 @@ class PageLayout:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# ok: confidently read and every equation it is in holds (or an exact text layer);
+# repaired: the solver chose a reading other than the OCR's top one, pinned by equations;
+# low_confidence: unsure and no equation pins it; inconsistent: in an equation the
+# printed numbers break (kept as printed); missing: not found on the page;
+# corrected: a person set the value during review.
+STATUSES = ("ok", "repaired", "low_confidence", "inconsistent", "missing", "corrected")
+
+
 @dataclass
 class CanonicalCell:
     """One cell of the official template, as extracted from one document."""
@@ -113,11 +124,17 @@ class CanonicalCell:
     value: int | float | None
     raw_text: str
     confidence: float
-    status: str  # ok, low_confidence, missing
+    status: str  # see STATUSES
     page: int | None = None
     bbox: BBox | None = None
     template: str | None = None
     alternatives: CharAlternatives = field(default_factory=list)
+    insertions: list[tuple[int, str, float]] = field(default_factory=list)
+    # Why the cell is not plain `ok`: the equation that failed or decided it, or why
+    # nothing could check it. Empty for `ok` cells.
+    reason: str = ""
+    # Ids of the equations (constraints) this cell takes part in, e.g. "三.row.自然人".
+    equations: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -140,6 +157,11 @@ class DocumentResult:
     error_message: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    # Equations that do not hold as printed/read, each {"id", "equation", "left",
+    # "right", "cells": [keys], "fix": {"key", "value"} | None}.
+    failed_equations: list[dict[str, Any]] = field(default_factory=list)
+    # Audit trail of review corrections, each {"key", "old", "new", "who", "when", "file"}.
+    corrections: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cells_found(self) -> int:
@@ -154,3 +176,20 @@ class DocumentResult:
         d["cells_found"] = self.cells_found
         d["cells_flagged"] = self.cells_flagged
         return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DocumentResult:
+        """Inverse of :meth:`to_json` (extra keys are ignored)."""
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        cell_names = {f.name for f in fields(CanonicalCell)}
+        cells = []
+        for c in d.get("cells", []):
+            c = {k: v for k, v in c.items() if k in cell_names}
+            if c.get("bbox") is not None:
+                c["bbox"] = tuple(c["bbox"])
+            c["alternatives"] = [[tuple(a) for a in pos] for pos in c.get("alternatives", [])]
+            c["insertions"] = [tuple(i) for i in c.get("insertions", [])]
+            cells.append(CanonicalCell(**c))
+        kw["cells"] = cells
+        return cls(**kw)

@@ -550,8 +550,13 @@ def merge_readings(parts: list[Reading]) -> Reading:
         return Reading.empty()
     if len(parts) == 1:
         return parts[0]
+    offsets = [0]
+    for p in parts[:-1]:
+        offsets.append(offsets[-1] + len(p.text))
     return Reading(
         text="".join(p.text for p in parts),
         confidence=min(p.confidence for p in parts),
         alternatives=[a for p in parts for a in p.alternatives],
+        insertions=[(o + i, ch, pr) for o, p in zip(offsets, parts, strict=True)
+                    for i, ch, pr in p.insertions],
     )

@@ -420,7 +420,8 @@ class RapidRecognizer:
                 _merge_mapped(a, {a[0][0]: ch}) if a[0][0] != ch else a
                 for a, ch in zip(full.alternatives, text, strict=True)
             ]
-            return Reading(text=text, confidence=full.confidence, alternatives=alts)
+            return Reading(text=text, confidence=full.confidence, alternatives=alts,
+                           insertions=full.insertions)
         sub = self.numeric_probabilities(probs)
         reading = ctc_decode(sub, self.numeric_labels)
         if not reading.text:
@@ -445,6 +446,7 @@ class RapidRecognizer:
         cands = dropped_char_candidates(probs, labels, min_prob=0.01, ignore=ignore)
         if cands:
             reading.confidence = min(reading.confidence, 1.0 - max(p for _, _, p in cands))
+            reading.insertions = [(i, ch, round(float(p), 4)) for i, ch, p in cands]
         return reading
 
     def numeric_probabilities(self, probs: np.ndarray) -> np.ndarray:

@@ -189,7 +189,7 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         section=section, row_path=row_path, col_path=col_path, value=parsed.value,
         raw_text=reading.text, confidence=round(float(reading.confidence), 4), status=status,
         page=page, bbox=tuple(round(v, 1) for v in cell.bbox), template=template,
-        alternatives=reading.alternatives,
+        alternatives=reading.alternatives, insertions=list(reading.insertions),
     )
 
 
