@@ -33,7 +33,8 @@ def _same(a, b) -> bool:
     return abs(float(a) - float(b)) < 1e-6
 
 
-def run(folder: Path, limit: int | None = None) -> dict:
+def run(folder: Path, limit: int | None = None, groups_wanted: set[str] | None = None,
+        names: set[str] | None = None) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from tallyscan.ingest import expand_inputs
     from tallyscan.pipeline import extract_document
@@ -41,6 +42,11 @@ def run(folder: Path, limit: int | None = None) -> dict:
 
     settings = Settings.from_env()
     pdfs = sorted(p for p in folder.glob("*.pdf") if p.with_suffix(".truth.json").exists())
+    if names:
+        pdfs = [p for p in pdfs if p.stem in names or p.name in names]
+    if groups_wanted:
+        pdfs = [p for p in pdfs if _group(json.loads(p.with_suffix(".truth.json").read_text("utf-8"))
+                                          ["meta"]) in groups_wanted]
     if limit:
         pdfs = pdfs[:limit]
     groups: dict[str, dict] = defaultdict(lambda: defaultdict(float))
@@ -111,10 +117,13 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path, help="folder of *.pdf with *.truth.json answers")
     ap.add_argument("--limit", type=int, help="only the first N documents")
+    ap.add_argument("--group", action="append", metavar="NAME",
+                    help="only this group (born-digital, scan-clean, scan-mild, scan-heavy); repeatable")
+    ap.add_argument("--doc", action="append", metavar="NAME", help="only this document (doc004); repeatable")
     ap.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     ap.add_argument("--markdown", type=Path, help="write the tables as Markdown to this file")
     args = ap.parse_args(argv)
-    report = run(args.folder, args.limit)
+    report = run(args.folder, args.limit, set(args.group or ()) or None, set(args.doc or ()) or None)
     md = render_markdown(report, args.folder)
     print(md)
     if args.json:
