@@ -34,6 +34,9 @@ class _Spec:
     minimum: float | None = None
     maximum: float | None = None
     help: str = ""
+    # For str settings: "name" (lower-case identifier), "text" (URL or path, kept as
+    # written), or a tuple of the allowed lower-case choices.
+    text: str | tuple[str, ...] = "name"
 
 
 # field name -> how to read and check it (the env var is TALLYSCAN_<NAME upper>)
@@ -48,6 +51,25 @@ _SPECS: dict[str, _Spec] = {
     "max_archive_members": _Spec(int, 1, 100_000_000, "most files a ZIP archive may hold"),
     "max_image_pixels": _Spec(int, 1_000, 10_000_000_000, "largest image (width x height pixels) that is decoded"),
     "ocr_threads": _Spec(int, 1, 256, "threads each OCR engine may use"),
+    # The service (tallyscan submit / worker / status / export; issue 4).
+    "data_dir": _Spec(str, help="folder for the default SQLite store and blobs", text="text"),
+    "database_url": _Spec(str, help="SQLAlchemy URL of the store, e.g. postgresql://user@host/db "
+                          "(empty: SQLite file in the data dir)", text="text"),
+    "store_dir": _Spec(str, help="folder of the content-addressed document blobs "
+                       "(empty: <data dir>/blobs)", text="text"),
+    "blob_store": _Spec(str, help="where submitted files are kept: 'files' (store dir) or "
+                        "'database' (a table in the store)", text=("files", "database")),
+    "broker_url": _Spec(str, help="Celery broker URL", text="text"),
+    "queue": _Spec(str, help="Celery queue the documents are sent to"),
+    "soft_time_limit": _Spec(int, 1, 86_400, "seconds a document may take before it fails as timed out"),
+    "hard_time_limit": _Spec(int, 2, 86_400, "seconds after which a document's worker process is killed"),
+    "visibility_timeout": _Spec(int, 0, 604_800, "seconds before a document taken by a vanished worker "
+                                "is handed out again (0: hard time limit + 60)"),
+    "max_crashes": _Spec(int, 1, 100, "times a document may kill its worker before it is failed"),
+    "store_retries": _Spec(int, 0, 10_000, "retries of a document while the store is unreachable"),
+    "retry_backoff_max": _Spec(int, 1, 3_600, "longest wait, in seconds, between those retries"),
+    "sweep_interval": _Spec(int, 1, 86_400, "seconds between a worker's checks for documents "
+                            "whose queue message was lost"),
 }
 
 _ENGINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -67,10 +89,35 @@ class Settings:
     max_archive_members: int = 10_000
     max_image_pixels: int = 178_956_970  # Pillow's decompression-bomb error threshold
     ocr_threads: int = 1
+    data_dir: str = "~/.local/share/tallyscan"
+    database_url: str = ""
+    store_dir: str = ""
+    blob_store: str = "files"
+    broker_url: str = "redis://localhost:6379/0"
+    queue: str = "tallyscan"
+    soft_time_limit: int = 300
+    hard_time_limit: int = 360
+    visibility_timeout: int = 0
+    max_crashes: int = 3
+    store_retries: int = 100
+    retry_backoff_max: int = 300
+    sweep_interval: int = 30
 
     def __post_init__(self) -> None:
         for f in fields(self):
             _check(f.name, getattr(self, f.name), env=False)
+        if self.hard_time_limit <= self.soft_time_limit:
+            raise SettingsError(
+                f"{self.env_var('hard_time_limit')} ({self.hard_time_limit}) must be greater than "
+                f"{self.env_var('soft_time_limit')} ({self.soft_time_limit}), so a slow document "
+                "can fail cleanly before its worker process is killed"
+            )
+        if 0 < self.visibility_timeout <= self.hard_time_limit:
+            raise SettingsError(
+                f"{self.env_var('visibility_timeout')} ({self.visibility_timeout}) must be greater "
+                f"than {self.env_var('hard_time_limit')} ({self.hard_time_limit}), or documents still "
+                "being processed are handed to a second worker"
+            )
 
     @staticmethod
     def env_var(field_name: str) -> str:
@@ -98,12 +145,34 @@ class Settings:
     def max_archive_bytes(self) -> int:
         return int(self.max_archive_mb * 1024 * 1024)
 
+    @property
+    def data_path(self) -> str:
+        return os.path.expanduser(self.data_dir)
+
+    @property
+    def store_url(self) -> str:
+        """The store's SQLAlchemy URL: database_url, or a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return "sqlite:///" + os.path.join(self.data_path, "tallyscan.sqlite")
+
+    @property
+    def blob_dir(self) -> str:
+        return os.path.expanduser(self.store_dir) if self.store_dir else os.path.join(self.data_path, "blobs")
+
+    @property
+    def broker_visibility_timeout(self) -> int:
+        """Long enough that a document still running is never handed out twice."""
+        return self.visibility_timeout or self.hard_time_limit + 60
+
     @classmethod
     def describe(cls) -> str:
         """One line per variable, for --help."""
         defaults = cls()
 
         def shown(v: Any) -> str:
+            if v == "":
+                return "empty"
             return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
         return "\n".join(
@@ -125,6 +194,8 @@ def _parse(name: str, raw: str) -> Any:
             value = float(raw)
         except ValueError:
             raise SettingsError(f"{var} must be a number, got {raw!r}") from None
+    elif spec.text == "text":
+        value = raw
     else:
         value = raw.lower()
     _check(name, value, env=True, raw=raw)
@@ -136,8 +207,15 @@ def _check(name: str, value: Any, *, env: bool, raw: str | None = None) -> None:
     label = Settings.env_var(name) if env else f"Settings.{name} ({Settings.env_var(name)})"
     shown = repr(raw) if raw is not None else repr(value)
     if spec.kind is str:
-        if not isinstance(value, str) or not _ENGINE_NAME.match(value):
-            raise SettingsError(f"{label} must be an engine name such as 'rapidocr', got {shown}")
+        if isinstance(spec.text, tuple):
+            if value not in spec.text:
+                raise SettingsError(f"{label} must be one of {', '.join(spec.text)}, got {shown}")
+        elif spec.text == "text":
+            if not isinstance(value, str) or "\x00" in value:
+                raise SettingsError(f"{label} must be text, got {shown}")
+        elif not isinstance(value, str) or not _ENGINE_NAME.match(value):
+            what = "an engine name such as 'rapidocr'" if name == "ocr_engine" else "a lower-case name"
+            raise SettingsError(f"{label} must be {what}, got {shown}")
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SettingsError(f"{label} must be a number, got {shown}")
