@@ -11,7 +11,8 @@ imports and building the OCR engine are not counted there, only in ``seconds``):
 * scanned page: ``rasterise.page_image`` (``rasterise``, which also counts opening
   the file), ``scan.analyse_page`` (``layout``), ``scan.recognise_cells`` (``ocr``)
 
-then ``snap.snap_document`` over all pages (``snap``).
+then ``snap.snap_document`` over all pages (``snap``), and
+``repair.repair_cells``, which checks the sums and sets each cell's status (``repair``).
 
 The stage modules are imported when first needed (``importlib.import_module``),
 so this module imports without them and tests can substitute fakes in
@@ -42,7 +43,7 @@ from tallyscan.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STAGES = ("rasterise", "layout", "ocr", "snap")
+STAGES = ("rasterise", "layout", "ocr", "snap", "repair")
 INTERNAL_ERROR = "internal_error"
 # A worker process is replaced after this many documents, bounding slow leaks.
 MAX_TASKS_PER_CHILD = 25
@@ -93,8 +94,13 @@ def extract_document(source: Source, settings: Settings | None = None) -> Docume
         with _timed(result, "snap"):
             snap = importlib.import_module("tallyscan.postprocess.snap")
             snapped = snap.snap_document(pages)
-        result.cells = list(snapped.cells)
         result.templates = dict(getattr(snapped, "templates", {}) or {})
+        repair = importlib.import_module("tallyscan.postprocess.repair")  # import not timed
+        with _timed(result, "repair"):
+            found = {sec: v for sec, v in result.templates.items() if v != "missing"}
+            outcome = repair.repair_cells(snapped.cells, found)
+        result.cells = outcome.cells
+        result.failed_equations = outcome.failed_equations
         result.agency = getattr(snapped, "agency", None)
         result.year = getattr(snapped, "year", None)
         result.status = "done"

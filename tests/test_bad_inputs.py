@@ -125,7 +125,7 @@ def test_good_document_with_fake_stages(tmp_path, mk, fake_stages):
     r = run_one(mk.write(tmp_path / "good.pdf", mk.pdf()))
     assert r.status == "done", r.error_message
     assert len(r.cells) == 2 and r.agency and r.year == 2023 and r.pages == 1
-    assert set(r.timings) == {"rasterise", "layout", "ocr", "snap"}
+    assert set(r.timings) == {"rasterise", "layout", "ocr", "snap", "repair"}
     assert fake_stages.text_pages == [0]
 
 

@@ -1,0 +1,559 @@
+"""Repair misread digits with the tables' own arithmetic, and flag what stays unsure.
+
+A report's section 三 and 四 tables obey sums (report-format.md, "Arithmetic that
+holds"); the templates declare them as data (``templates/report.json``,
+``constraints``). This stage picks one value per cell so that every equation
+holds and the total log-probability of the readings is highest, with an exact
+MILP (HiGHS through :func:`scipy.optimize.milp`):
+
+* a confidently read cell (OCR confidence >= :data:`CONFIDENT`, or a text layer)
+  is a constant: it is never altered to force a sum;
+* an unsure cell may take its top reading, one built from the recogniser's
+  per-character alternatives (substitutions, a doubled character dropped via the
+  blank ``""`` alternative, a dropped character put back from
+  ``insertions``), or, at a high price, any value;
+* a cell that was not found may take any value;
+* an equation may break, at a price no plausible repair reaches: that is the
+  report printing numbers that do not add up (it happens), and then the printed
+  readings are kept and the equation's cells are marked ``inconsistent``.
+
+A changed or inferred value is trusted only when it is *pinned*: forcing that
+cell to any other value costs at least :data:`PIN_MARGIN` (a second MILP per
+cell). Otherwise the cell stays flagged. Statuses afterwards: ``ok``,
+``repaired``, ``low_confidence``, ``inconsistent``, ``missing``.
+
+>>> outcome = repair_cells(cells, {"三": "2021", "四": "any"})
+>>> outcome.cells, outcome.failed_equations
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from tallyscan.model import CanonicalCell
+from tallyscan.postprocess.numbers import parse_number
+from tallyscan.postprocess.template_data import OK_CONFIDENCE, templates
+
+# A reading at least this sure (its weakest character) is taken as printed.
+CONFIDENT = OK_CONFIDENCE
+# Candidates less likely than the top reading by more than this factor are dropped.
+MIN_RELATIVE = 1e-3
+# Per-position alternatives considered, and candidate readings kept per cell.
+MAX_CANDIDATES = 12
+# Price of one equation that does not hold: dearer than any two plausible repairs.
+BREAK_COST = 2 * -math.log(MIN_RELATIVE) + 1.0
+# Price (in nats) of letting an unsure cell take a value none of its readings
+# support, on top of -log(1 - confidence). Dearer than breaking one equation, so
+# a value from nowhere is only taken when it mends two or more equations at once
+# (a misread cell breaks its row and its column; a misprint may break just one).
+FREE_VALUE_COST = BREAK_COST
+# A chosen value is pinned when every other value costs at least this much more.
+PIN_MARGIN = math.log(20)
+
+
+# --------------------------------------------------------------------------- #
+# Equations
+
+
+@dataclass(frozen=True)
+class Equation:
+    """sum(left) == sum(right), over canonical cell keys."""
+
+    id: str
+    name: str  # the constraint's name in the template, e.g. 行合计
+    where: str  # the row or column it is applied to
+    left: tuple[str, ...]
+    right: tuple[str, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.left + self.right
+
+    def describe(self) -> str:
+        return f"{self.name} [{self.where}]" if self.where else self.name
+
+
+def _key(section: str, row: str, col: str) -> str:
+    return f"{section}|{row}|{col}"
+
+
+def equations_for(section: str, version: str) -> list[Equation]:
+    """Instantiate a section template's declared constraints over its rows/columns."""
+    spec = templates().get(section, {}).get(version)
+    if not spec or "constraints" not in spec or "rows" not in spec:
+        return []
+    rows, cols = spec["rows"], spec["columns"]
+    out: list[Equation] = []
+    for con in spec["constraints"]:
+        name = con["name"]
+        lines = rows if con["each"] == "row" else cols
+
+        def cell(line: str, other: str, con=con) -> str:
+            return _key(section, line, other) if con["each"] == "row" else _key(section, other, line)
+
+        for line in lines:
+            if "total" in con:
+                left = (cell(line, con["total"]),)
+                right = tuple(cell(line, p) for p in con["parts"])
+            else:
+                left = tuple(cell(line, p) for p in con["left"])
+                right = tuple(cell(line, p) for p in con["right"])
+            where = line.split("/")[-1] if line else ""
+            out.append(Equation(f"{section}.{name}.{line or '-'}", name, where, left, right))
+    return out
+
+
+def document_equations(sections: dict[str, str]) -> list[Equation]:
+    """Equations of every section found, for the template version detected for it."""
+    out: list[Equation] = []
+    for section, version in sections.items():
+        out += equations_for(section, version)
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Candidates
+
+
+@dataclass(frozen=True)
+class Candidate:
+    value: int
+    logp: float  # relative to the top reading (0 for it), in nats
+    text: str
+
+
+def candidates(cell: CanonicalCell) -> list[Candidate]:
+    """Integer readings of an unsure cell, best first; the top reading first when it parses.
+
+    Positions read with near certainty keep their character; the others offer
+    their alternatives (``""``: the character was doubled or is a speck);
+    ``cell.insertions`` offer a character the decoder may have dropped.
+    """
+    text = cell.raw_text or ""
+    alts = cell.alternatives if len(cell.alternatives) == len(text) else [[(ch, 1.0)] for ch in text]
+    options: list[list[tuple[str, float]]] = []
+    inserts = defaultdict(list)
+    for pos, ch, p in cell.insertions:
+        if 0 < p < 1:
+            inserts[pos].append((ch, p))
+    for i in range(len(text) + 1):
+        for ch, p in inserts.get(i, ()):
+            options.append([("", 0.0), (ch, math.log(p) - math.log1p(-p))])
+        if i == len(text):
+            break
+        top_ch = text[i]
+        pos_alts = alts[i] or [(top_ch, 1.0)]
+        p_top = max(next((p for c, p in pos_alts if c == top_ch), pos_alts[0][1]), 1e-9)
+        opts = [(top_ch, 0.0)]
+        for c, p in pos_alts:
+            if c != top_ch and p > 0:
+                delta = math.log(p) - math.log(p_top)
+                if delta >= math.log(MIN_RELATIVE):
+                    opts.append((c, delta))
+        options.append(opts)
+    out: dict[int, Candidate] = {}
+    for s, logp in _best_strings(options, MAX_CANDIDATES * 3):
+        parsed = parse_number(s)
+        if parsed.value is None or not float(parsed.value).is_integer() or parsed.value < 0:
+            continue
+        v = int(parsed.value)
+        if v not in out or out[v].logp < logp:
+            out[v] = Candidate(v, logp, s)
+    ranked = sorted(out.values(), key=lambda c: -c.logp)
+    return ranked[:MAX_CANDIDATES]
+
+
+def _best_strings(options: list[list[tuple[str, float]]], k: int) -> list[tuple[str, float]]:
+    """The ``k`` most likely strings, one choice per position (scores add)."""
+    beam: list[tuple[float, str]] = [(0.0, "")]
+    for opts in options:
+        grown = [(score + d, s + c) for score, s in beam for c, d in opts]
+        beam = heapq.nlargest(k, grown, key=lambda t: t[0])
+    return [(s, score) for score, s in beam]
+
+
+# --------------------------------------------------------------------------- #
+# Solving
+
+
+@dataclass
+class _Var:
+    """An unsure cell: a choice among candidates, and maybe a free value."""
+
+    key: str
+    cands: list[Candidate]
+    free_cost: float | None  # None: no free value allowed
+    top: int | None  # the top reading's value, None when there is none
+
+
+@dataclass
+class Outcome:
+    cells: list[CanonicalCell]
+    failed_equations: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    solver_calls: int = 0
+
+
+def _int_value(cell: CanonicalCell) -> int | None:
+    v = cell.value
+    if v is None or not float(v).is_integer():
+        return None
+    return int(v)
+
+
+def _is_confident(cell: CanonicalCell) -> bool:
+    return cell.status != "missing" and cell.confidence >= CONFIDENT and _int_value(cell) is not None
+
+
+def _make_var(cell: CanonicalCell) -> _Var:
+    if cell.status == "missing" or (cell.value is None and not cell.raw_text):
+        return _Var(cell.key, [], 0.0, None)
+    cands = candidates(cell)
+    top = _int_value(cell)
+    if top is not None and not any(c.value == top for c in cands):
+        cands.insert(0, Candidate(top, 0.0, cell.raw_text))
+    unsure = max(1.0 - float(cell.confidence), 1e-6)
+    return _Var(cell.key, cands, -math.log(unsure) + FREE_VALUE_COST, top)
+
+
+class _Model:
+    """The MILP over the unsure cells of the equations that involve any of them."""
+
+    def __init__(self, eqs: list[Equation], consts: dict[str, int], vars_: dict[str, _Var]):
+        self.eqs = eqs
+        self.vars = list(vars_.values())
+        self.index = {v.key: i for i, v in enumerate(self.vars)}
+        # Column layout: per var its candidate binaries, then [free binary, free value];
+        # per equation [broken, slack+, slack-].
+        cols: list[tuple[str, int, int]] = []
+        cost: list[float] = []
+        integ: list[int] = []
+        upper: list[float] = []
+        big = 10 + 2 * sum(abs(v) for v in consts.values())
+        big += 2 * sum(max((c.value for c in v.cands), default=0) for v in self.vars)
+        self.big = float(big)
+        self.var_cols: list[list[int]] = []
+        self.free_cols: list[tuple[int, int] | None] = []
+        for i, v in enumerate(self.vars):
+            mine = []
+            for k, c in enumerate(v.cands):
+                mine.append(len(cols))
+                cols.append(("cand", i, k))
+                cost.append(-c.logp)
+                integ.append(1)
+                upper.append(1)
+            self.var_cols.append(mine)
+            if v.free_cost is not None:
+                fb = len(cols)
+                cols.append(("free", i, 0))
+                cost.append(v.free_cost)
+                integ.append(1)
+                upper.append(1)
+                fy = len(cols)
+                cols.append(("freeval", i, 0))
+                cost.append(0.0)
+                integ.append(1)
+                upper.append(self.big)
+                self.free_cols.append((fb, fy))
+            else:
+                self.free_cols.append(None)
+        self.eq_cols: list[tuple[int, int, int]] = []
+        for _ in eqs:
+            base = len(cols)
+            cols += [("broken", 0, 0), ("slack+", 0, 0), ("slack-", 0, 0)]
+            cost += [BREAK_COST, 0.0, 0.0]
+            integ += [1, 1, 1]
+            upper += [1, self.big, self.big]
+            self.eq_cols.append((base, base + 1, base + 2))
+        self.n = len(cols)
+        self.cost = np.array(cost)
+        self.integrality = np.array(integ)
+        self.upper = np.array(upper, dtype=float)
+        rows, lo, hi = [], [], []
+        for i in range(len(self.vars)):  # exactly one option per unsure cell
+            r = np.zeros(self.n)
+            r[self.var_cols[i]] = 1
+            if self.free_cols[i]:
+                fb, fy = self.free_cols[i]
+                r[fb] = 1
+                link = np.zeros(self.n)  # the free value is 0 unless chosen
+                link[fy], link[fb] = 1, -self.big
+                rows.append(link)
+                lo.append(-np.inf)
+                hi.append(0)
+            rows.append(r)
+            lo.append(1)
+            hi.append(1)
+        for e, eq in enumerate(eqs):
+            r = np.zeros(self.n)
+            rhs = 0.0
+            for sign, keys in ((1, eq.left), (-1, eq.right)):
+                for key in keys:
+                    if key in self.index:
+                        r += sign * self.value_row(self.index[key])
+                    else:
+                        rhs -= sign * consts[key]
+            zb, sp, sm = self.eq_cols[e]
+            r[sp], r[sm] = 1, -1
+            rows.append(r)
+            lo.append(rhs)
+            hi.append(rhs)
+            for s in (sp, sm):
+                link = np.zeros(self.n)
+                link[s], link[zb] = 1, -self.big
+                rows.append(link)
+                lo.append(-np.inf)
+                hi.append(0)
+        self.rows, self.lo, self.hi = rows, lo, hi
+
+    def value_row(self, i: int) -> np.ndarray:
+        r = np.zeros(self.n)
+        for col, c in zip(self.var_cols[i], self.vars[i].cands, strict=True):
+            r[col] = c.value
+        if self.free_cols[i]:
+            r[self.free_cols[i][1]] = 1
+        return r
+
+    def solve(self, extra: Sequence[tuple[np.ndarray, float, float]] = (),
+              extra_cols: int = 0) -> tuple[float, np.ndarray] | None:
+        n = self.n + extra_cols
+        pad = np.zeros(extra_cols)
+        a = [np.concatenate([r, pad]) for r in self.rows]
+        lo, hi = list(self.lo), list(self.hi)
+        for r, lo_, hi_ in extra:
+            a.append(r)
+            lo.append(lo_)
+            hi.append(hi_)
+        res = milp(
+            c=np.concatenate([self.cost, pad]),
+            integrality=np.concatenate([self.integrality, np.ones(extra_cols)]),
+            bounds=Bounds(np.zeros(n), np.concatenate([self.upper, np.ones(extra_cols)])),
+            constraints=LinearConstraint(np.array(a), lo, hi),
+            options={"time_limit": 10.0},
+        )
+        if res.x is None or res.status not in (0, 1):
+            return None
+        return float(res.fun), res.x
+
+    def values(self, x: np.ndarray) -> dict[str, tuple[int, str]]:
+        """Chosen value per unsure cell and how: "cand:<k>" or "free"."""
+        out = {}
+        for i, v in enumerate(self.vars):
+            for col, (k, c) in zip(self.var_cols[i], enumerate(v.cands), strict=True):
+                if x[col] > 0.5:
+                    out[v.key] = (c.value, f"cand:{k}")
+            if self.free_cols[i] and x[self.free_cols[i][0]] > 0.5:
+                out[v.key] = (int(round(x[self.free_cols[i][1]])), "free")
+        return out
+
+    def broken(self, x: np.ndarray) -> list[int]:
+        return [e for e, (zb, _, _) in enumerate(self.eq_cols) if x[zb] > 0.5]
+
+    def best_other(self, key: str, value: int) -> float | None:
+        """The cost of the best solution in which cell ``key`` is not ``value``."""
+        i = self.index[key]
+        vr = np.concatenate([self.value_row(i), [0.0]])
+        bigger = self.big + abs(value) + 2
+        # w = 1: value >= v + 1;  w = 0: value <= v - 1.
+        up = vr.copy()
+        up[-1] = -bigger  # val - big*w >= v + 1 - big
+        down = vr.copy()
+        down[-1] = -bigger  # val - big*w <= v - 1
+        got = self.solve([(up, value + 1 - bigger, np.inf), (down, -np.inf, value - 1)], extra_cols=1)
+        return None if got is None else got[0]
+
+
+def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Outcome:
+    """Choose values satisfying the document's equations; set status and reason per cell."""
+    started = time.perf_counter()
+    cells = [replace(c) for c in cells]
+    by_key = {c.key: c for c in cells}
+    eqs = [e for e in document_equations(sections) if all(k in by_key for k in e.keys)]
+    in_eqs: dict[str, list[Equation]] = defaultdict(list)
+    for e in eqs:
+        for k in e.keys:
+            in_eqs[k].append(e)
+    for c in cells:
+        c.equations = [e.id for e in in_eqs.get(c.key, [])]
+
+    consts = {k: _int_value(by_key[k]) for k in in_eqs if _is_confident(by_key[k])}
+    vars_ = {k: _make_var(by_key[k]) for k in in_eqs if k not in consts}
+    chosen: dict[str, tuple[int, str]] = {}
+    pinned: dict[str, bool] = {}
+    broken_ids: set[str] = set()
+    calls = 0
+    # Equations among constants alone need no solver.
+    live = [e for e in eqs if any(k in vars_ for k in e.keys)]
+    for e in eqs:
+        if e not in live and _residual(e, consts) != 0:
+            broken_ids.add(e.id)
+    if live:
+        used = {k for e in live for k in e.keys if k in vars_}
+        model = _Model(live, consts, {k: vars_[k] for k in used})
+        got = model.solve()
+        calls += 1
+        if got is not None:
+            best, x = got
+            chosen = model.values(x)
+            broken_ids |= {live[e].id for e in model.broken(x)}
+            for key, (value, how) in chosen.items():
+                var = vars_[key]
+                needs_check = how == "free" or value != var.top or by_key[key].confidence < CONFIDENT
+                if not needs_check:
+                    pinned[key] = True
+                    continue
+                other = model.best_other(key, value)
+                calls += 1
+                pinned[key] = other is None or other - best >= PIN_MARGIN
+    out = _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_ids)
+    out.seconds = time.perf_counter() - started
+    out.solver_calls = calls
+    return out
+
+
+def _residual(e: Equation, values: dict[str, int | None]) -> int | None:
+    vals = [values.get(k) for k in e.keys]
+    if any(v is None for v in vals):
+        return None
+    return sum(values[k] for k in e.left) - sum(values[k] for k in e.right)
+
+
+def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_ids) -> Outcome:
+    broken_keys = {k for e in eqs if e.id in broken_ids for k in e.keys}
+    final: dict[str, int | None] = dict(consts)
+    for key, var in vars_.items():
+        cell = by_key[key]
+        value, how = chosen.get(key, (var.top, "top"))
+        if key in broken_keys:
+            value, how = var.top, "top"  # an equation the report breaks: keep what is printed
+        if how == "free" and var.top is None and not pinned.get(key, False):
+            value = None
+        final[key] = value
+        _set_status(cell, var, value, how, pinned.get(key, False), in_eqs[key], broken_keys)
+    for key in consts:
+        c = by_key[key]
+        if key in broken_keys:
+            c.status = "inconsistent"
+        else:
+            c.status = "ok"
+            c.reason = ""
+    failed = []
+    for e in eqs:
+        r = _residual(e, final)
+        if r is None or r == 0:
+            continue
+        failed.append(_failure(e, final, in_eqs))
+        for k in e.keys:
+            c = by_key[k]
+            if c.status != "missing":
+                c.status = "inconsistent"
+                note = f"{e.describe()} does not hold as printed"
+                if note not in c.reason:
+                    c.reason = (c.reason + "; " if c.reason else "") + note
+    # Cells outside every equation: only their own confidence speaks for them.
+    for c in cells:
+        if c.key in in_eqs:
+            continue
+        if c.status == "missing":
+            c.reason = c.reason or "not found on the page"
+        elif c.status != "ok" or c.confidence < CONFIDENT:
+            c.status = "low_confidence"
+            c.reason = c.reason or (
+                "no number could be read" if c.value is None
+                else f"read with confidence {c.confidence:.2f}; no equation checks this cell")
+    return Outcome(cells=cells, failed_equations=failed)
+
+
+def _set_status(cell: CanonicalCell, var: _Var, value: int | None, how: str, is_pinned: bool,
+                eqs: list[Equation], broken_keys: set[str]) -> None:
+    names = ", ".join(e.describe() for e in eqs)
+    if cell.key in broken_keys and var.top is not None:
+        cell.status = "inconsistent"
+        return
+    if value is None:
+        cell.status = "missing"
+        cell.value = None
+        cell.reason = "not found on the page, and the equations do not determine it"
+        return
+    if var.top is None:  # missing or unreadable: the equations inferred it
+        cell.value = value
+        cell.status = "repaired" if is_pinned else "low_confidence"
+        what = f"read {cell.raw_text!r}, not a number" if cell.raw_text else "not found on the page"
+        cell.reason = (f"{what}; inferred from {names}" if is_pinned
+                       else f"{what}; the equations allow other values ({names})")
+        return
+    cell.value = value
+    if value != var.top:
+        if is_pinned:
+            cell.status = "repaired"
+            cell.reason = f"read {cell.raw_text!r} = {var.top}; {names} require {value}"
+        else:
+            cell.status = "low_confidence"
+            cell.reason = (f"read {cell.raw_text!r} = {var.top} (confidence {cell.confidence:.2f}); "
+                           f"{value} fits {names} best, but other values fit too")
+        return
+    if is_pinned:
+        cell.status = "ok"
+        cell.reason = (f"read with confidence {cell.confidence:.2f}; confirmed by {names}"
+                       if cell.confidence < CONFIDENT else "")
+    else:
+        cell.status = "low_confidence"
+        cell.reason = (f"read with confidence {cell.confidence:.2f}; {names} would hold with "
+                       f"other values too")
+
+
+def _failure(e: Equation, final: dict[str, int | None], in_eqs) -> dict:
+    left = sum(final[k] for k in e.left)
+    right = sum(final[k] for k in e.right)
+    return {
+        "id": e.id,
+        "equation": f"{e.describe()}: {' + '.join(_short(k) for k in e.left)} = "
+                    f"{' + '.join(_short(k) for k in e.right)} ({left} ≠ {right})",
+        "left": left,
+        "right": right,
+        "cells": list(e.keys),
+        "fix": _likely_fix(e, final, in_eqs),
+    }
+
+
+def _short(key: str) -> str:
+    _, row, col = key.split("|")
+    row = row.split("/")[-1]
+    col = col.split("/")[-1]
+    return f"{row}/{col}" if row else col
+
+
+def _likely_fix(e: Equation, final: dict[str, int | None], in_eqs) -> dict | None:
+    """The one cell whose change would make this equation hold without breaking another.
+
+    When several cells would do (the printed error is not localised), the
+    equation's total (its single left-hand cell) is named, as the sum a reader
+    would recompute.
+    """
+    fits = []
+    for k in e.keys:
+        sign = 1 if k in e.left else -1
+        r = _residual(e, final)
+        if r is None:
+            return None
+        want = final[k] - sign * r
+        if want < 0:
+            continue
+        trial = dict(final)
+        trial[k] = want
+        if all(_residual(o, trial) in (0, None) for o in in_eqs[k]):
+            fits.append({"key": k, "value": want})
+    if len(fits) == 1:
+        return fits[0]
+    if len(e.left) == 1:
+        r = _residual(e, final)
+        return {"key": e.left[0], "value": final[e.left[0]] - r}
+    return fits[0] if fits else None

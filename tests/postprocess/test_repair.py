@@ -1,0 +1,264 @@
+"""Constraint repair on hand-made tables: every case the issue names, solved exactly."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tallyscan.model import CanonicalCell
+from tallyscan.postprocess.numbers import parse_number
+from tallyscan.postprocess.repair import (
+    Candidate,
+    candidates,
+    document_equations,
+    repair_cells,
+)
+from tallyscan.synth.values import random_values
+
+SECTIONS = {"二": "2021", "三": "2021", "四": "any"}
+ROW1 = "一、本年新收政府信息公开申请数量"
+ROW_OPEN = "三、本年度办理结果/（一）予以公开"
+NATURAL = "自然人"
+TOTAL = "总计"
+FUYI = "四||行政复议/结果维持"
+FUYI_FIX = "四||行政复议/结果纠正"
+FUYI_TOTAL = "四||行政复议/总计"
+
+
+def sure(key: str, value) -> CanonicalCell:
+    section, row, col = key.split("|")
+    text = str(value)
+    return CanonicalCell(section, row, col, value, text, 1.0, "ok",
+                         alternatives=[[(ch, 1.0)] for ch in text], template=SECTIONS[section])
+
+
+def table(seed: int = 7) -> dict[str, CanonicalCell]:
+    values = random_values("2021", random.Random(seed), zero_share=0.5)
+    return {k: sure(k, v) for k, v in values.items()}
+
+
+def misread(cell: CanonicalCell, alternatives: list[list[tuple[str, float]]],
+            insertions: list[tuple[int, str, float]] = ()) -> None:
+    """What the OCR read: the top alternative per position; confidence its weakest."""
+    text = "".join(a[0][0] for a in alternatives)
+    cell.raw_text = text
+    cell.value = parse_number(text).value
+    cell.alternatives = alternatives
+    cell.insertions = list(insertions)
+    tops = [a[0][1] for a in alternatives] + [1 - p for _, _, p in insertions]
+    cell.confidence = min(tops) if tops else 0.5
+    cell.status = "low_confidence"
+
+
+def key3(row: str, col: str) -> str:
+    return f"三|{row}|{col}"
+
+
+def nonzero_key(cells, row_prefix: str = "三|", col: str | None = None, minimum: int = 2) -> str:
+    for k, c in cells.items():
+        if k.startswith(row_prefix) and isinstance(c.value, int) and c.value >= minimum and (
+                col is None or k.endswith("|" + col)) and "总计" not in k:
+            return k
+    raise AssertionError("no such cell in the generated table")
+
+
+def run(cells: dict[str, CanonicalCell]):
+    out = repair_cells(cells.values(), SECTIONS)
+    return out, {c.key: c for c in out.cells}
+
+
+def test_equations_come_from_the_template_data():
+    eqs = document_equations({"三": "2021", "四": "any"})
+    names = {e.name for e in eqs}
+    assert names == {"行合计", "（七）总计", "一+二=（七）+四", "行政复议总计",
+                     "行政诉讼/未经复议直接起诉总计", "行政诉讼/复议后起诉总计"}
+    # 25 rows summed across, 7 columns summed down twice, 3 totals in section 四.
+    assert len(eqs) == 25 + 7 + 7 + 3
+    assert document_equations({"二": "2021"}) == []
+
+
+def test_a_consistent_confident_table_is_all_ok():
+    out, got = run(table())
+    assert out.failed_equations == []
+    assert {c.status for c in got.values()} == {"ok"}
+    assert out.solver_calls == 0  # nothing unsure: no solver needed
+
+
+def test_one_wrong_digit_is_repaired_and_keeps_its_raw_text():
+    cells = table()
+    key = nonzero_key(cells)
+    true = cells[key].value
+    wrong_digit = "8" if str(true)[-1] != "8" else "3"
+    alts = [[(ch, 0.99)] for ch in str(true)[:-1]]
+    alts.append([(wrong_digit, 0.55), (str(true)[-1], 0.40), ("", 0.01)])
+    misread(cells[key], alts)
+    out, got = run(cells)
+    cell = got[key]
+    assert cell.value == true
+    assert cell.status == "repaired"
+    assert cell.raw_text.endswith(wrong_digit)
+    assert "行合计" in cell.reason and "require" in cell.reason
+    assert out.failed_equations == []
+    assert sum(c.status != "ok" for c in got.values()) == 1
+
+
+def test_two_wrong_digits_in_one_row_are_both_repaired_by_their_columns():
+    cells = table(11)
+    row_keys = [k for k in cells if k.startswith(key3(ROW_OPEN, "")) or
+                (k.startswith("三|" + ROW_OPEN + "|") and not k.endswith(TOTAL))]
+    cells[key3(ROW_OPEN, NATURAL)] = sure(key3(ROW_OPEN, NATURAL), 23)
+    _rebalance(cells, ROW_OPEN, NATURAL)
+    other = next(k for k in row_keys if not k.endswith(NATURAL) and not k.endswith(TOTAL))
+    cells[other] = sure(other, 4)
+    _rebalance(cells, ROW_OPEN, other.split("|")[2])
+    misread(cells[key3(ROW_OPEN, NATURAL)], [[("2", 0.99)], [("8", 0.6), ("3", 0.3)]])
+    misread(cells[other], [[("1", 0.7), ("4", 0.25)]])
+    out, got = run(cells)
+    assert got[key3(ROW_OPEN, NATURAL)].value == 23
+    assert got[other].value == 4
+    assert got[key3(ROW_OPEN, NATURAL)].status == "repaired"
+    assert got[other].status == "repaired"
+    assert out.failed_equations == []
+
+
+def _rebalance(cells, row: str, col: str) -> None:
+    """Make the sums hold again after a cell of ``row``/``col`` was given a new value."""
+    vals = {k: c.value for k, c in cells.items()}
+    parts = [k for k in vals if k.startswith(f"三|{row}|") and not k.endswith(TOTAL)]
+    cells[key3(row, TOTAL)] = sure(key3(row, TOTAL), sum(vals[k] for k in parts))
+    for c in (col, TOTAL):
+        vals = {k: x.value for k, x in cells.items()}
+        disposal = [k for k in vals if k.startswith("三|三、本年度办理结果/") and k.endswith("|" + c)
+                    and "（七）总计" not in k]
+        seven = sum(vals[k] for k in disposal)
+        cells[key3("三、本年度办理结果/（七）总计", c)] = sure(key3("三、本年度办理结果/（七）总计", c), seven)
+        carried = vals[key3("二、上年结转政府信息公开申请数量", c)]
+        left_over = vals[key3("四、结转下年度继续办理", c)]
+        cells[key3(ROW1, c)] = sure(key3(ROW1, c), seven + left_over - carried)
+    vals = {k: x.value for k, x in cells.items()}
+    parts = [k for k in vals if k.startswith(f"三|{ROW1}|") and not k.endswith(TOTAL)]
+    cells[key3(ROW1, TOTAL)] = sure(key3(ROW1, TOTAL), sum(vals[k] for k in parts))
+    out = repair_cells(cells.values(), SECTIONS)
+    assert out.failed_equations == [], out.failed_equations
+
+
+def test_a_dropped_digit_is_put_back():
+    cells = table(3)
+    key = key3(ROW_OPEN, NATURAL)
+    cells[key] = sure(key, 105)
+    _rebalance(cells, ROW_OPEN, NATURAL)
+    # Read "15": the "0" was lost to the blank, which still shows it at p = 0.3.
+    misread(cells[key], [[("1", 0.98)], [("5", 0.97)]], insertions=[(1, "0", 0.3)])
+    out, got = run(cells)
+    assert got[key].value == 105 and got[key].status == "repaired"
+    assert got[key].raw_text == "15"
+
+
+def test_a_doubled_digit_is_dropped():
+    cells = table(5)
+    key = key3(ROW_OPEN, NATURAL)
+    cells[key] = sure(key, 6)
+    _rebalance(cells, ROW_OPEN, NATURAL)
+    misread(cells[key], [[("6", 0.97)], [("6", 0.6), ("", 0.35)]])
+    out, got = run(cells)
+    assert got[key].value == 6 and got[key].status == "repaired"
+
+
+def test_a_genuine_source_error_is_kept_as_printed_and_flagged():
+    cells = table()
+    for key, value in ((FUYI, 10), (FUYI_FIX, 1), ("四||行政复议/其他结果", 0),
+                       ("四||行政复议/尚未审结", 0), (FUYI_TOTAL, 0)):
+        cells[key] = sure(key, value)
+    out, got = run(cells)
+    assert got[FUYI].value == 10 and got[FUYI_FIX].value == 1 and got[FUYI_TOTAL].value == 0
+    for key in (FUYI, FUYI_FIX, FUYI_TOTAL):
+        assert got[key].status == "inconsistent"
+        assert "行政复议总计" in got[key].reason
+    (failure,) = out.failed_equations
+    assert failure["left"] == 0 and failure["right"] == 11
+    assert failure["fix"] == {"key": FUYI_TOTAL, "value": 11}
+    assert all(c.status == "ok" for k, c in got.items() if not k.startswith("四||行政复议"))
+
+
+def test_a_misprint_is_not_absorbed_by_an_unsure_neighbour():
+    """An unsure 0 in a broken section 四 sum is not bent to make the sum hold."""
+    cells = table()
+    for key, value in ((FUYI, 10), (FUYI_FIX, 1), ("四||行政复议/其他结果", 0),
+                       ("四||行政复议/尚未审结", 0), (FUYI_TOTAL, 10)):
+        cells[key] = sure(key, value)
+    misread(cells["四||行政复议/其他结果"], [[("0", 0.7), ("8", 0.2), ("6", 0.05)]])
+    out, got = run(cells)
+    assert got["四||行政复议/其他结果"].value == 0
+    assert got[FUYI_FIX].value == 1 and got[FUYI_TOTAL].value == 10
+    assert got[FUYI_TOTAL].status == "inconsistent"
+    assert len(out.failed_equations) == 1
+
+
+def test_two_unsure_cells_that_could_each_mend_a_sum_stay_flagged():
+    cells = table()
+    for key, value in ((FUYI, 3), (FUYI_FIX, 2), ("四||行政复议/其他结果", 0),
+                       ("四||行政复议/尚未审结", 0), (FUYI_TOTAL, 5)):
+        cells[key] = sure(key, value)
+    # Either "8"->"3" or "7"->"2" mends the sum; the readings cannot tell which.
+    misread(cells[FUYI], [[("8", 0.6), ("3", 0.35)]])
+    misread(cells[FUYI_FIX], [[("7", 0.6), ("2", 0.35)]])
+    misread_total = cells[FUYI_TOTAL]
+    assert misread_total.status == "ok"
+    out, got = run(cells)
+    # 8 + 2 = 10 != 5 and 3 + 7 = 10: only both repairs together make 5.
+    assert got[FUYI].value == 3 and got[FUYI_FIX].value == 2
+    assert {got[FUYI].status, got[FUYI_FIX].status} == {"repaired"}
+
+    cells[FUYI_TOTAL] = sure(FUYI_TOTAL, 10)  # now 8+2 or 3+7 both hold: ambiguous
+    out, got = run(cells)
+    assert got[FUYI].status == "low_confidence" and got[FUYI_FIX].status == "low_confidence"
+    assert "other values" in got[FUYI].reason
+
+
+def test_a_missing_cell_is_inferred_when_the_equations_pin_it():
+    cells = table(9)
+    key = nonzero_key(cells)
+    true = cells[key].value
+    c = cells[key]
+    c.value, c.raw_text, c.confidence, c.status, c.alternatives = None, "", 0.0, "missing", []
+    out, got = run(cells)
+    assert got[key].value == true and got[key].status == "repaired"
+    assert "not found on the page; inferred from" in got[key].reason
+
+
+def test_an_unsure_reading_confirmed_by_its_sums_is_ok():
+    cells = table()
+    key = nonzero_key(cells)
+    true = str(cells[key].value)
+    misread(cells[key], [[(ch, 0.6), ("9" if ch != "9" else "4", 0.3)] for ch in true])
+    out, got = run(cells)
+    assert got[key].value == int(true) and got[key].status == "ok"
+    assert "confirmed by" in got[key].reason
+
+
+def test_cells_no_equation_checks_keep_their_own_confidence():
+    cells = table()
+    money = next(k for k in cells if k.startswith("二|") and "收费" in k)
+    count = next(k for k in cells if k.startswith("二|") and "规章" in k)
+    misread(cells[count], [[("3", 0.5), ("8", 0.4)]])
+    out, got = run(cells)
+    assert got[count].status == "low_confidence" and "no equation checks" in got[count].reason
+    assert got[count].value == 3  # never changed: nothing to check it against
+    assert got[money].status == "ok"
+    assert got[count].equations == [] and got[key3(ROW1, TOTAL)].equations
+
+
+@pytest.mark.parametrize("alts, insertions, expect", [
+    ([[("1", 0.9)], [("2", 0.6), ("7", 0.3)]], [], [12, 17]),
+    ([[("5", 0.9)], [("5", 0.6), ("", 0.35)]], [], [55, 5]),
+    ([[("1", 0.99)], [("5", 0.99)]], [(1, "0", 0.2)], [15, 105]),
+    ([[("—", 0.99)]], [], [0]),
+])
+def test_candidates_from_alternatives(alts, insertions, expect):
+    c = CanonicalCell("三", "r", "c", None, "", 0.0, "low_confidence")
+    misread(c, alts, insertions)
+    got = candidates(c)
+    assert [x.value for x in got][:len(expect)] == expect
+    assert got[0] == Candidate(expect[0], 0.0, c.raw_text)
+    assert all(x.logp <= 0 for x in got)
