@@ -29,6 +29,7 @@ from tallyscan.export import (
 )
 from tallyscan.ingest import INPUT_EXTENSIONS, Source, expand_inputs
 from tallyscan.model import DocumentResult
+from tallyscan.review_cli import add_review_parser
 from tallyscan.settings import Settings, SettingsError
 
 log = logging.getLogger("tallyscan")
@@ -122,7 +123,8 @@ def add_extract_parser(sub: argparse._SubParsersAction) -> None:
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "extract": add_extract_parser,
-    # later: review, submit, worker, status, export
+    "review": add_review_parser,
+    # later: submit, worker, status, export
 }
 
 

@@ -160,6 +160,9 @@ class DocumentResult:
     # Equations that do not hold as printed/read, each {"id", "equation", "left",
     # "right", "cells": [keys], "fix": {"key", "value"} | None}.
     failed_equations: list[dict[str, Any]] = field(default_factory=list)
+    # Per page: {"page", "source", "rotation", "skew", "width", "height"}: how the
+    # upright frame that bboxes refer to was made from the file's page (for crops).
+    page_geometry: list[dict[str, Any]] = field(default_factory=list)
     # Audit trail of review corrections, each {"key", "old", "new", "who", "when", "file"}.
     corrections: list[dict[str, Any]] = field(default_factory=list)
 
@@ -169,7 +172,8 @@ class DocumentResult:
 
     @property
     def cells_flagged(self) -> int:
-        return sum(1 for c in self.cells if c.status != "ok")
+        """Cells a person should look at (a corrected cell has been looked at)."""
+        return sum(1 for c in self.cells if c.status not in ("ok", "corrected"))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

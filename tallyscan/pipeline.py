@@ -91,6 +91,9 @@ def extract_document(source: Source, settings: Settings | None = None) -> Docume
         del data
         result.pages = doc.page_count
         pages = _pages(doc, settings, result)
+        result.page_geometry = [
+            {"page": p.page, "source": p.source, "rotation": p.rotation, "skew": round(p.skew, 4),
+             "width": round(p.width, 2), "height": round(p.height, 2)} for p in pages]
         with _timed(result, "snap"):
             snap = importlib.import_module("tallyscan.postprocess.snap")
             snapped = snap.snap_document(pages)

@@ -557,3 +557,29 @@ def _likely_fix(e: Equation, final: dict[str, int | None], in_eqs) -> dict | Non
         r = _residual(e, final)
         return {"key": e.left[0], "value": final[e.left[0]] - r}
     return fits[0] if fits else None
+
+
+def check_equations(cells: Iterable[CanonicalCell],
+                    sections: dict[str, str]) -> tuple[list[dict], dict[str, list[str]]]:
+    """The equations that fail with the cells' current values (no solving).
+
+    Returns the failures (as in ``Outcome.failed_equations``) and, per cell key,
+    the ids of the failing equations it is in. Equations with a cell of unknown
+    value are not judged.
+    """
+    by_key = {c.key: c for c in cells}
+    eqs = [e for e in document_equations(sections) if all(k in by_key for k in e.keys)]
+    in_eqs: dict[str, list[Equation]] = defaultdict(list)
+    for e in eqs:
+        for k in e.keys:
+            in_eqs[k].append(e)
+    values = {k: _int_value(c) for k, c in by_key.items()}
+    failures, failing = [], defaultdict(list)
+    for e in eqs:
+        r = _residual(e, values)
+        if r is None or r == 0:
+            continue
+        failures.append(_failure(e, values, in_eqs))
+        for k in e.keys:
+            failing[k].append(e.id)
+    return failures, dict(failing)
