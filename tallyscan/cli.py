@@ -30,6 +30,7 @@ from tallyscan.export import (
 from tallyscan.ingest import INPUT_EXTENSIONS, Source, expand_inputs
 from tallyscan.model import DocumentResult
 from tallyscan.review_cli import add_review_parser
+from tallyscan.service_cli import EXIT_SERVICE_UNAVAILABLE, SERVICE_COMMANDS, open_extract_store
 from tallyscan.settings import Settings, SettingsError
 
 log = logging.getLogger("tallyscan")
@@ -118,13 +119,15 @@ def add_extract_parser(sub: argparse._SubParsersAction) -> None:
                    help="OCR engine for scanned pages (default: $TALLYSCAN_OCR_ENGINE or rapidocr)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--verbose", "-v", action="count", default=0, help="more log messages (-vv: debug)")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not also save the results to the store (TALLYSCAN_DATABASE_URL)")
     p.set_defaults(func=cmd_extract)
 
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "extract": add_extract_parser,
     "review": add_review_parser,
-    # later: submit, worker, status, export
+    **SERVICE_COMMANDS,  # submit, worker, status, export
 }
 
 
@@ -243,6 +246,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
         _error(problem)
         return ExitCode.bad_arguments
 
+    try:
+        store = open_extract_store(args, settings)
+    except TallyscanError as exc:
+        if not exc.transient:
+            raise
+        _error(f"{exc} (or pass --no-store)")
+        return EXIT_SERVICE_UNAVAILABLE
     run = _Run(out, sources)
     bar = _progress_bar(len(sources), quiet=args.quiet)
     interrupted = False
@@ -250,6 +260,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     try:
         for result in results:
             run.add(result)
+            if store is not None:
+                store.save(result)
             bar.update(1)
             if result.status != "done":
                 bar.write(f"failed: {result.error_message} [{result.error_code}]", file=sys.stderr)
@@ -266,6 +278,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     bar.close()
     run.finish()
     seconds = time.perf_counter() - started
+    if store is not None:
+        print(store.summary(), file=sys.stderr)
     print(run.summary(seconds, interrupted=interrupted))
     if interrupted:
         return EXIT_INTERRUPTED

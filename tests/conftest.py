@@ -135,3 +135,45 @@ def fake_stages(monkeypatch):
             setattr(mod, a, getattr(fake, a))
         monkeypatch.setitem(sys.modules, mod_name, mod)
     return fake
+
+
+# --------------------------------------------------------------------------- #
+# The store (issue 4)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store(tmp_path_factory, monkeypatch):
+    """Every test gets its own SQLite store and blob folder: `tallyscan extract` saves its
+    results there, and no test touches ~/.local/share/tallyscan or another test's data."""
+    data = tmp_path_factory.mktemp("tallyscan-data")
+    monkeypatch.setenv("TALLYSCAN_DATA_DIR", str(data))
+    for var in ("TALLYSCAN_DATABASE_URL", "TALLYSCAN_STORE_DIR", "TALLYSCAN_BLOB_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    return data
+
+
+@pytest.fixture
+def pg_url():
+    """A throw-away PostgreSQL database (dropped afterwards) on the server CI starts.
+
+    The server is TALLYSCAN_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
+    """
+    import os
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("TALLYSCAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"tallyscan_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    from tallyscan import store as store_module
+
+    for key, st in list(store_module._stores.items()):
+        if key[0].endswith("/" + name):
+            st.engine.dispose()
+            del store_module._stores[key]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
