@@ -395,27 +395,80 @@ def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Ou
     for e in eqs:
         if e not in live and _residual(e, consts) != 0:
             broken_ids.add(e.id)
-    if live:
-        used = {k for e in live for k in e.keys if k in vars_}
-        model = _Model(live, consts, {k: vars_[k] for k in used})
+    for comp in _components(live, vars_):
+        used = {k for e in comp for k in e.keys if k in vars_}
+        model = _Model(comp, consts, {k: vars_[k] for k in used})
         got = model.solve()
         calls += 1
-        if got is not None:
-            best, x = got
-            chosen = model.values(x)
-            broken_ids |= {live[e].id for e in model.broken(x)}
-            for key, (value, how) in chosen.items():
-                var = vars_[key]
-                needs_check = how == "free" or value != var.top or by_key[key].confidence < CONFIDENT
-                if not needs_check:
-                    pinned[key] = True
-                    continue
-                other = model.best_other(key, value)
-                calls += 1
-                pinned[key] = other is None or other - best >= PIN_MARGIN
+        if got is None:
+            continue
+        best, x = got
+        found = model.values(x)
+        chosen.update(found)
+        broken_here = model.broken(x)
+        broken_ids |= {comp[e].id for e in broken_here}
+        if all(not vars_[k].cands for k in used):
+            # Only cells not found: each costs the same whatever its value, so a cell
+            # is pinned exactly when the holding equations determine it (linear algebra).
+            holding = [e for i, e in enumerate(comp) if i not in broken_here]
+            pinned.update(_determined(holding, sorted(used)))
+            continue
+        for key, (value, how) in found.items():
+            var = vars_[key]
+            needs_check = how == "free" or value != var.top or by_key[key].confidence < CONFIDENT
+            if not needs_check:
+                pinned[key] = True
+                continue
+            other = model.best_other(key, value)
+            calls += 1
+            pinned[key] = other is None or other - best >= PIN_MARGIN
     out = _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_ids)
     out.seconds = time.perf_counter() - started
     out.solver_calls = calls
+    return out
+
+
+def _components(eqs: list[Equation], vars_: dict[str, _Var]) -> list[list[Equation]]:
+    """Groups of equations linked by a shared unsure cell: each is solved on its own."""
+    parent = list(range(len(eqs)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, e in enumerate(eqs):
+        for k in e.keys:
+            if k in vars_:
+                if k in owner:
+                    parent[find(i)] = find(owner[k])
+                else:
+                    owner[k] = i
+    groups: dict[int, list[Equation]] = defaultdict(list)
+    for i, e in enumerate(eqs):
+        groups[find(i)].append(e)
+    return list(groups.values())
+
+
+def _determined(eqs: list[Equation], keys: list[str]) -> dict[str, bool]:
+    """Which unknowns the equations fix: those whose unit vector lies in the row space."""
+    if not eqs:
+        return dict.fromkeys(keys, False)
+    col = {k: j for j, k in enumerate(keys)}
+    a = np.zeros((len(eqs), len(keys)))
+    for i, e in enumerate(eqs):
+        for sign, side in ((1, e.left), (-1, e.right)):
+            for k in side:
+                if k in col:
+                    a[i, col[k]] += sign
+    rank = np.linalg.matrix_rank(a)
+    out = {}
+    for k, j in col.items():
+        unit = np.zeros((1, len(keys)))
+        unit[0, j] = 1
+        out[k] = bool(np.linalg.matrix_rank(np.vstack([a, unit])) == rank)
     return out
 
 

@@ -262,3 +262,32 @@ def test_candidates_from_alternatives(alts, insertions, expect):
     assert [x.value for x in got][:len(expect)] == expect
     assert got[0] == Candidate(expect[0], 0.0, c.raw_text)
     assert all(x.logp <= 0 for x in got)
+
+
+def _lose(cell: CanonicalCell) -> None:
+    cell.value, cell.raw_text, cell.confidence, cell.status, cell.alternatives = None, "", 0.0, "missing", []
+
+
+def test_a_whole_missing_row_is_inferred_from_the_column_sums():
+    cells = table(21)
+    row = "三、本年度办理结果/（三）不予公开/4.保护第三方合法权益"
+    truth = {k: c.value for k, c in cells.items() if k.startswith(f"三|{row}|")}
+    for k in truth:
+        _lose(cells[k])
+    out, got = run(cells)
+    assert {k: got[k].value for k in truth} == truth
+    assert {got[k].status for k in truth} == {"repaired"}
+
+
+def test_a_rectangle_of_missing_cells_is_not_guessed():
+    """Four lost cells on two rows and two columns: +d/-d round the rectangle fits every sum."""
+    cells = table(21)
+    rows = ("三、本年度办理结果/（三）不予公开/4.保护第三方合法权益", "三、本年度办理结果/（一）予以公开")
+    cols = ("自然人", "法人或其他组织/商业企业")
+    lost = [key3(r, c) for r in rows for c in cols]
+    for k in lost:
+        _lose(cells[k])
+    out, got = run(cells)
+    assert {got[k].status for k in lost} == {"missing"}
+    assert all(got[k].value is None for k in lost)
+    assert out.failed_equations == []
