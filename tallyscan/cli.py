@@ -52,18 +52,25 @@ outputs (in --out DIR; every file is written whole or not at all):
   cells.csv       one row per canonical cell per successful document:
                   document, sha256, agency, year, template, section, row_path,
                   col_path, value, raw_text, confidence, status, page (1-based),
-                  bbox ("x0,y0,x1,y1" in PDF points, top-left origin)
+                  bbox ("x0,y0,x1,y1" in PDF points, top-left origin),
+                  reason (why the cell is not plain ok)
   documents.csv   one row per input document: file, sha256, agency, year,
                   templates, pages, cells_found, cells_flagged, status,
-                  error_code, error_message, seconds
+                  error_code, error_message, seconds, failed_equations (sums
+                  the printed numbers break)
   <name>.json     everything known about one successful document
                   (<name>-<sha256 prefix>.json when two inputs share a name)
   The CSV files are UTF-8 with a byte-order mark, so Excel shows Chinese text.
 
-cell status (cells.csv):
-  ok              read and consistent with the table's own sums
-  low_confidence  read, but doubtful: check it against the document
-  missing         the cell was not found or could not be read
+cell status (cells.csv; every status but ok is "flagged": see 'tallyscan review'):
+  ok              read confidently, and every sum it is in holds (or read
+                  unsure but pinned by the sums)
+  repaired        the sums decided a value other than the first reading (or
+                  one for a cell not found); raw_text keeps what was read
+  low_confidence  doubtful, and no sum pins it: check it against the document
+  inconsistent    in a sum the report itself breaks; the value is as printed
+  missing         not found on the page, and the sums do not determine it
+  corrected       set by a person (tallyscan review apply)
 
 document status (documents.csv):
   done            the document was processed
