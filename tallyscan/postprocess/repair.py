@@ -482,15 +482,19 @@ def _residual(e: Equation, values: dict[str, int | None]) -> int | None:
 def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_ids) -> Outcome:
     broken_keys = {k for e in eqs if e.id in broken_ids for k in e.keys}
     final: dict[str, int | None] = dict(consts)
+    hows: dict[str, str] = {}
     for key, var in vars_.items():
-        cell = by_key[key]
         value, how = chosen.get(key, (var.top, "top"))
         if key in broken_keys:
             value, how = var.top, "top"  # an equation the report breaks: keep what is printed
         if how == "free" and var.top is None and not pinned.get(key, False):
             value = None
         final[key] = value
-        _set_status(cell, var, value, how, pinned.get(key, False), in_eqs[key], broken_keys)
+        hows[key] = how
+    for key, var in vars_.items():
+        decided = _deciding(key, var.top, final, in_eqs[key])
+        _set_status(by_key[key], var, final[key], hows[key], pinned.get(key, False),
+                    decided or in_eqs[key], broken_keys)
     for key in consts:
         c = by_key[key]
         if key in broken_keys:
@@ -523,6 +527,16 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
                 "no number could be read" if c.value is None
                 else f"read with confidence {c.confidence:.2f}; no equation checks this cell")
     return Outcome(cells=cells, failed_equations=failed)
+
+
+def _deciding(key: str, top: int | None, final: dict[str, int | None],
+              eqs: list[Equation]) -> list[Equation]:
+    """The equations that the first reading would break: those that decided a change."""
+    if final.get(key) is None or top == final[key]:
+        return []
+    trial = dict(final)
+    trial[key] = top
+    return [e for e in eqs if _residual(e, final) == 0 and _residual(e, trial) not in (0,)]
 
 
 def _set_status(cell: CanonicalCell, var: _Var, value: int | None, how: str, is_pinned: bool,
