@@ -428,7 +428,7 @@ class Store:
             query = query.join(batch_documents, batch_documents.c.document_key == documents.c.key) \
                 .where(batch_documents.c.batch_id == batch)
         with self.engine.connect() as conn:
-            found = dict(conn.execute(query).tuples().all())
+            found = {state: n for state, n in conn.execute(query).all()}
         return {state: int(found.get(state, 0)) for state in STATES}
 
     @_translating

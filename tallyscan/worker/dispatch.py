@@ -86,7 +86,9 @@ def send_documents(keys: Iterable[str], store: Store, settings: Settings,
     try:
         with app.connection_for_write(settings.broker_url) as conn, conn.Producer() as producer:
             for key in keys:
-                process_document.apply_async(args=[key], queue=settings.queue, producer=producer)
+                # No time limits in the message: the worker's own settings decide them.
+                process_document.apply_async(args=[key], queue=settings.queue, producer=producer,
+                                             time_limit=None, soft_time_limit=None)
                 store.mark_sent(key)
                 sent += 1
                 if on_sent is not None:
