@@ -77,7 +77,7 @@ document status (documents.csv):
   failed          it was not; error_code says why (empty_file, corrupt_document,
                   encrypted, no_pages, too_many_pages, page_too_large,
                   unsupported_format, unsafe_archive, no_table_found,
-                  engine_unavailable, bad_input, internal_error) and
+                  engine_unavailable, bad_input, timeout, internal_error) and
                   error_message names the file and what to do
 """
 

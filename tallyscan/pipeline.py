@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +37,13 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from tallyscan.exceptions import CorruptDocument, EmptyFile, TallyscanError, UnsupportedFormat
+from tallyscan.exceptions import (
+    CorruptDocument,
+    DocumentTimeout,
+    EmptyFile,
+    TallyscanError,
+    UnsupportedFormat,
+)
 from tallyscan.ingest import Source, kind_of, load_bytes, sniff, unsupported_message
 from tallyscan.model import DocumentResult, PageLayout
 from tallyscan.settings import Settings
@@ -128,6 +135,32 @@ def extract_document(source: Source, settings: Settings | None = None) -> Docume
         result.seconds = round(time.perf_counter() - started, 3)
         result.timings = {k: round(v, 4) for k, v in result.timings.items()}
     return result
+
+
+def extract_with_time_limit(source: Source, settings: Settings | None = None) -> DocumentResult:
+    """:func:`extract_document`, failed as ``timeout`` after ``settings.soft_time_limit`` s.
+
+    The limit is a SIGALRM, so it works in a process's main thread (the local
+    pool's workers, ``--jobs 1``); elsewhere the document runs unlimited. Celery
+    workers use Celery's own soft and hard limits instead.
+    """
+    settings = settings or Settings()
+    limit = int(getattr(settings, "soft_time_limit", 0) or 0)
+    if limit <= 0 or threading.current_thread() is not threading.main_thread():
+        return extract_document(source, settings)
+
+    def _expired(signum, frame):
+        raise DocumentTimeout(
+            f"{source.name}: took longer than {limit} s, the time limit per document; "
+            f"raise {Settings.env_var('soft_time_limit')} if such documents are expected")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(limit)
+    try:
+        return extract_document(source, settings)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _is_damaged_data(exc: BaseException) -> bool:
@@ -243,14 +276,14 @@ def extract_many(
     jobs: int | None = None,
     progress: Progress | None = None,
     *,
-    worker: Worker = extract_document,
+    worker: Worker = extract_with_time_limit,
     max_tasks_per_child: int = MAX_TASKS_PER_CHILD,
 ) -> Iterator[DocumentResult]:
     """Results for ``sources``, yielded as they complete.
 
     ``jobs=1`` runs in this process, in order. Otherwise a pool of ``jobs``
     spawned worker processes (default: all cores) runs ``worker`` (a picklable
-    module-level function; default :func:`extract_document`). A worker process
+    module-level function; default :func:`extract_with_time_limit`). A worker process
     that dies (segfault, out-of-memory kill) fails only the document it was
     running: the documents in flight with it are re-run one per process to find
     which one it was, the pool is rebuilt and the rest continue.

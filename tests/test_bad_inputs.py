@@ -357,3 +357,23 @@ def test_mupdf_data_error_in_a_stage_is_a_corrupt_document(tmp_path, mk, fake_st
     monkeypatch.setattr(sys.modules["tallyscan.layout.textlayer"], "read_page", bad_read)
     r = run_one(mk.write(tmp_path / "stream.pdf", mk.pdf()))
     assert_failed(r, "corrupt_document", "stream.pdf", "damaged")
+
+
+def test_a_document_over_the_time_limit_fails_as_timeout(tmp_path, mk, fake_stages, monkeypatch):
+    import dataclasses
+    import sys
+    import time as _time
+
+    from tallyscan.pipeline import extract_many
+
+    def slow(pages):
+        _time.sleep(5)
+        raise AssertionError("the time limit should have stopped this")
+
+    monkeypatch.setattr(sys.modules["tallyscan.postprocess.snap"], "snap_document", slow)
+    settings = dataclasses.replace(Settings(), soft_time_limit=1, hard_time_limit=2)
+    srcs = expand_inputs([mk.write(tmp_path / "slow.pdf", mk.pdf())], settings)
+    t0 = _time.perf_counter()
+    (r,) = list(extract_many(srcs, settings, jobs=1))
+    assert _time.perf_counter() - t0 < 4
+    assert_failed(r, "timeout", "slow.pdf", "time limit", "TALLYSCAN_SOFT_TIME_LIMIT")
