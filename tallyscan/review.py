@@ -110,20 +110,31 @@ def load_results(origin: Origin, batch: str | None = None) -> Iterator[tuple[Pat
 
 
 def _document_bytes(origin: Origin, result: DocumentResult) -> bytes | None:
-    """The document's own bytes (checked against its sha256), for cutting crops."""
-    import hashlib
-    import zipfile
+    """The document's own bytes (checked against its sha256), for cutting crops.
 
+    The store's copy when it has one (``submit`` keeps every file), else the
+    file the document was read from, looked up as named from the current
+    folder (and, for an output folder, from beside it).
+    """
     if origin.kind == "store":
         try:
             return origin.store.blobs.get(result.sha256)  # type: ignore[attr-defined]
-        except Exception as exc:  # noqa: BLE001 - no crop is not a reason to stop
-            log.warning("%s: no crops, the stored file could not be read (%s)", result.document, exc)
-            return None
-    name = result.document
+        except Exception as exc:  # noqa: BLE001 - the file on disk may still be there
+            log.debug("%s: no stored copy (%s)", result.document, exc)
+    bases = [Path.cwd()] + ([origin.path.parent, origin.path] if origin.path else [])
+    data = _file_bytes(result.document, result.sha256, bases)
+    if data is None:
+        log.warning("%s: no crops, the file was not found (or has changed) from %s",
+                    result.document, ", ".join(str(b) for b in bases))
+    return data
+
+
+def _file_bytes(name: str, sha256: str, bases: list[Path]) -> bytes | None:
+    import hashlib
+    import zipfile
+
     file_part, _, member = name.partition("!")
-    assert origin.path is not None
-    for base in (Path.cwd(), origin.path.parent, origin.path):
+    for base in bases:
         p = base / file_part
         if not p.is_file():
             continue
@@ -135,10 +146,8 @@ def _document_bytes(origin: Origin, result: DocumentResult) -> bytes | None:
                 data = p.read_bytes()
         except (OSError, KeyError, zipfile.BadZipFile):
             continue
-        if hashlib.sha256(data).hexdigest() == result.sha256:
+        if hashlib.sha256(data).hexdigest() == sha256:
             return data
-    log.warning("%s: no crops, the file was not found (or has changed) next to %s",
-                name, origin.path)
     return None
 
 
@@ -391,10 +400,7 @@ def apply_review(path: Path, *, who: str | None = None, store_url: str | None = 
 
 
 def _store_result(store, sha: str) -> DocumentResult | None:
-    for result in store.results(None):
-        if result.sha256 == sha:
-            return result
-    return None
+    return store.result(sha)
 
 
 def _typed(value: int | float, cell: CanonicalCell) -> int | float:

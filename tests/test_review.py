@@ -125,3 +125,35 @@ def test_apply_reports_what_still_fails_and_rejects_bad_rows(extracted, tmp_path
     assert "still failing" in said and "行合计" in said
     after = json.loads(json_path.read_text("utf-8"))
     assert after["failed_equations"]
+
+
+def test_round_trip_through_the_store(extracted, tmp_path, capsys):
+    """extract saved the result in the (SQLite) store: review it from there."""
+    import csv
+
+    from tallyscan.store import open_store
+
+    out, json_path, truth = extracted
+    store = open_store()
+    (stored,) = list(store.results())
+    # Put the misprinted version in the store, as the folder has it.
+    store.save_result(DocumentResult.from_json(json.loads(json_path.read_text("utf-8"))))
+    review = tmp_path / "from-store.csv"
+    assert main(["review", "export", "store", "--out", str(review)]) == 0
+    rows = read_csv(review)
+    assert rows and {r["origin"] for r in rows} == {"store"}
+    assert all(r["crop"] for r in rows)  # the file is found where extract read it
+    for r in rows:
+        if f"{r['section']}|{r['row_path']}|{r['col_path']}" == ROW:
+            r["corrected_value"] = str(truth)
+    with open(review, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(REVIEW_COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["review", "apply", str(review), "--who", "li.wei"]) == 0
+    after = store.result(stored.sha256)
+    cell = next(c for c in after.cells if c.key == ROW)
+    assert cell.value == truth and cell.status == "corrected"
+    assert after.failed_equations == [] and after.corrections[0]["who"] == "li.wei"
+    assert main(["review", "apply", str(review)]) == 0
+    assert store.result(stored.sha256).corrections == after.corrections
