@@ -285,9 +285,34 @@ def test_a_rectangle_of_missing_cells_is_not_guessed():
     rows = ("三、本年度办理结果/（三）不予公开/4.保护第三方合法权益", "三、本年度办理结果/（一）予以公开")
     cols = ("自然人", "法人或其他组织/商业企业")
     lost = [key3(r, c) for r in rows for c in cols]
+    for k in lost:  # non-zero, or "counts are >= 0" alone would pin them at 0
+        cells[k] = sure(k, 5)
+        _rebalance(cells, k.split("|")[1], k.split("|")[2])
     for k in lost:
         _lose(cells[k])
     out, got = run(cells)
     assert {got[k].status for k in lost} == {"missing"}
     assert all(got[k].value is None for k in lost)
     assert out.failed_equations == []
+
+
+def test_lost_cells_in_a_zero_sum_are_zero():
+    """Counts are never negative: lost parts of a total of 0 can only be 0."""
+    cells = table(21)
+    row = "三、本年度办理结果/（三）不予公开/4.保护第三方合法权益"
+    for col in ("自然人", "法人或其他组织/商业企业"):
+        cells[key3(row, col)] = sure(key3(row, col), 0)
+        _rebalance(cells, row, col)
+    cells[key3(row, "法人或其他组织/科研机构")] = sure(key3(row, "法人或其他组织/科研机构"), 3)
+    _rebalance(cells, row, "法人或其他组织/科研机构")
+    seven = "三、本年度办理结果/（七）总计"
+    lost = [key3(row, "自然人"), key3(row, "法人或其他组织/商业企业"),
+            key3("三、本年度办理结果/（一）予以公开", "自然人")]
+    cells[lost[2]] = sure(lost[2], 0)
+    _rebalance(cells, "三、本年度办理结果/（一）予以公开", "自然人")
+    for k in lost:
+        _lose(cells[k])
+    out, got = run(cells)
+    assert [got[k].value for k in lost] == [0, 0, 0]
+    assert {got[k].status for k in lost} == {"repaired"}
+    assert got[key3(seven, TOTAL)].status == "ok"
