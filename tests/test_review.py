@@ -40,6 +40,16 @@ def extracted(tmp_path, monkeypatch):
     return out, json_path, truth
 
 
+def write_review(path: Path, rows: list[dict]) -> None:
+    """Save the review file as a reviewer's spreadsheet would."""
+    import csv
+
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(REVIEW_COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def test_export_lists_flagged_cells_with_crops(extracted, tmp_path):
     out, json_path, truth = extracted
     review = tmp_path / "review.csv"
@@ -71,11 +81,7 @@ def test_apply_corrects_rechecks_and_is_idempotent(extracted, tmp_path, capsys):
     for r in rows:
         if f"{r['section']}|{r['row_path']}|{r['col_path']}" == ROW:
             r["corrected_value"] = str(truth)
-    with open(review, "w", encoding="utf-8-sig", newline="") as fh:
-        import csv
-        w = csv.DictWriter(fh, fieldnames=list(REVIEW_COLUMNS))
-        w.writeheader()
-        w.writerows(rows)
+    write_review(review, rows)
     capsys.readouterr()
     assert main(["review", "apply", str(review), "--who", "li.wei"]) == 0
     said = capsys.readouterr().out
@@ -100,16 +106,8 @@ def test_apply_reports_what_still_fails_and_rejects_bad_rows(extracted, tmp_path
     review = tmp_path / "review.csv"
     assert main(["review", "export", str(out), "--out", str(review), "--no-crops"]) == 0
     rows = read_csv(review)
-    import csv
-
-    def write(rows):
-        with open(review, "w", encoding="utf-8-sig", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(REVIEW_COLUMNS))
-            w.writeheader()
-            w.writerows(rows)
-
     rows[0]["corrected_value"] = "abc"
-    write(rows)
+    write_review(review, rows)
     original = json_path.read_bytes()
     assert main(["review", "apply", str(review)]) == ExitCode.bad_arguments
     assert "not a number" in capsys.readouterr().err
@@ -119,7 +117,7 @@ def test_apply_reports_what_still_fails_and_rejects_bad_rows(extracted, tmp_path
         r["corrected_value"] = ""
         if f"{r['section']}|{r['row_path']}|{r['col_path']}" == ROW:
             r["corrected_value"] = r["value"]
-    write(rows)
+    write_review(review, rows)
     assert main(["review", "apply", str(review)]) == 0
     said = capsys.readouterr().out
     assert "still failing" in said and "行合计" in said
@@ -129,8 +127,6 @@ def test_apply_reports_what_still_fails_and_rejects_bad_rows(extracted, tmp_path
 
 def test_round_trip_through_the_store(extracted, tmp_path, capsys):
     """extract saved the result in the (SQLite) store: review it from there."""
-    import csv
-
     from tallyscan.store import open_store
 
     out, json_path, truth = extracted
@@ -146,10 +142,7 @@ def test_round_trip_through_the_store(extracted, tmp_path, capsys):
     for r in rows:
         if f"{r['section']}|{r['row_path']}|{r['col_path']}" == ROW:
             r["corrected_value"] = str(truth)
-    with open(review, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(REVIEW_COLUMNS))
-        w.writeheader()
-        w.writerows(rows)
+    write_review(review, rows)
     assert main(["review", "apply", str(review), "--who", "li.wei"]) == 0
     after = store.result(stored.sha256)
     cell = next(c for c in after.cells if c.key == ROW)

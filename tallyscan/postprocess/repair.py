@@ -32,7 +32,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -326,21 +326,13 @@ class _Model:
             r[self.free_cols[i][1]] = 1
         return r
 
-    def solve(self, extra: Sequence[tuple[np.ndarray, float, float]] = (),
-              extra_cols: int = 0) -> tuple[float, np.ndarray] | None:
-        n = self.n + extra_cols
-        pad = np.zeros(extra_cols)
-        a = [np.concatenate([r, pad]) for r in self.rows]
-        lo, hi = list(self.lo), list(self.hi)
-        for r, lo_, hi_ in extra:
-            a.append(r)
-            lo.append(lo_)
-            hi.append(hi_)
+    def solve(self) -> tuple[float, np.ndarray] | None:
+        """The most probable assignment: (its cost, the solution vector), or None."""
         res = milp(
-            c=np.concatenate([self.cost, pad]),
-            integrality=np.concatenate([self.integrality, np.ones(extra_cols)]),
-            bounds=Bounds(np.zeros(n), np.concatenate([self.upper, np.ones(extra_cols)])),
-            constraints=LinearConstraint(np.array(a), lo, hi),
+            c=self.cost,
+            integrality=self.integrality,
+            bounds=Bounds(np.zeros(self.n), self.upper),
+            constraints=LinearConstraint(np.array(self.rows), self.lo, self.hi),
             options={"time_limit": 10.0},
         )
         if res.x is None or res.status not in (0, 1):
@@ -428,18 +420,16 @@ class _Model:
             remaining -= now
         return moved, rounds
 
-    def best_other(self, key: str, value: int) -> float | None:
-        """The cost of the best solution in which cell ``key`` is not ``value``."""
-        i = self.index[key]
-        vr = np.concatenate([self.value_row(i), [0.0]])
-        bigger = self.big + abs(value) + 2
-        # w = 1: value >= v + 1;  w = 0: value <= v - 1.
-        up = vr.copy()
-        up[-1] = -bigger  # val - big*w >= v + 1 - big
-        down = vr.copy()
-        down[-1] = -bigger  # val - big*w <= v - 1
-        got = self.solve([(up, value + 1 - bigger, np.inf), (down, -np.inf, value - 1)], extra_cols=1)
-        return None if got is None else got[0]
+
+def _equations_of(by_key: dict[str, CanonicalCell], sections: dict[str, str]
+                  ) -> tuple[list[Equation], dict[str, list[Equation]]]:
+    """The sections' equations whose every cell is present, and the equations of each cell."""
+    eqs = [e for e in document_equations(sections) if all(k in by_key for k in e.keys)]
+    in_eqs: dict[str, list[Equation]] = defaultdict(list)
+    for e in eqs:
+        for k in e.keys:
+            in_eqs[k].append(e)
+    return eqs, in_eqs
 
 
 def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Outcome:
@@ -447,11 +437,7 @@ def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Ou
     started = time.perf_counter()
     cells = [replace(c) for c in cells]
     by_key = {c.key: c for c in cells}
-    eqs = [e for e in document_equations(sections) if all(k in by_key for k in e.keys)]
-    in_eqs: dict[str, list[Equation]] = defaultdict(list)
-    for e in eqs:
-        for k in e.keys:
-            in_eqs[k].append(e)
+    eqs, in_eqs = _equations_of(by_key, sections)
     for c in cells:
         c.equations = [e.id for e in in_eqs.get(c.key, [])]
 
@@ -748,11 +734,7 @@ def check_equations(cells: Iterable[CanonicalCell],
     value are not judged.
     """
     by_key = {c.key: c for c in cells}
-    eqs = [e for e in document_equations(sections) if all(k in by_key for k in e.keys)]
-    in_eqs: dict[str, list[Equation]] = defaultdict(list)
-    for e in eqs:
-        for k in e.keys:
-            in_eqs[k].append(e)
+    eqs, in_eqs = _equations_of(by_key, sections)
     values = {k: _int_value(c) for k, c in by_key.items()}
     failures, failing = [], defaultdict(list)
     for e in eqs:
