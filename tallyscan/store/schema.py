@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -56,7 +57,7 @@ documents = Table(
     Column("key", String(80), primary_key=True),
     Column("sha256", String(64), nullable=False, index=True),
     Column("name", Text, nullable=False),
-    Column("size", Integer, nullable=False, default=0),
+    Column("size", BigInteger, nullable=False, default=0),
     Column("format", String(16)),
     Column("state", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -125,7 +126,7 @@ Index("ix_batch_documents_document", batch_documents.c.document_key)
 blobs = Table(
     "blobs", metadata,
     Column("sha256", String(64), primary_key=True),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
 
