@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
@@ -162,12 +163,9 @@ class Store:
         """Store ``result`` as its document's outcome, replacing any earlier cells at once."""
         key = document_key(result.sha256, result.document)
         with self.engine.begin() as conn:
-            row = self._lock_document(conn, key)
-            if row is None:
-                conn.execute(insert(documents).values(
-                    key=key, sha256=result.sha256 or "", name=result.document, state=QUEUED,
-                    created_at=utcnow(),
-                ))
+            self._insert_document(conn, key=key, sha256=result.sha256 or "", name=result.document,
+                                  size=0, format=None)
+            self._lock_document(conn, key)
             self._write_result(conn, key, result)
             if batch is not None:
                 self._add_to_batch(conn, batch, key, result.document, result.status)
@@ -289,12 +287,10 @@ class Store:
         while reading the inputs, is stored as its result at once).
         """
         with self.engine.begin() as conn:
+            created = self._insert_document(conn, key=key, sha256=sha256, name=name, size=size,
+                                            format=fmt)
             row = self._lock_document(conn, key)
-            if row is None:
-                conn.execute(insert(documents).values(
-                    key=key, sha256=sha256, name=name, size=size, format=fmt, state=QUEUED,
-                    created_at=utcnow(),
-                ))
+            if created:
                 outcome = QUEUED
             elif reprocess and row.state in (DONE, FAILED):
                 conn.execute(update(documents).where(documents.c.key == key).values(
@@ -462,6 +458,23 @@ class Store:
                      .where(batch_documents.c.batch_id == batch, documents.c.state.in_(states))
                      .order_by(batch_documents.c.position))
         return list(conn.execute(query).all())
+
+    def _insert_document(self, conn: Connection, **values: Any) -> bool:
+        """Add a queued document row unless one exists; True if this call added it.
+
+        ON CONFLICT DO NOTHING, so two processes storing the same new document at
+        once do not fail on the primary key (there is no row yet to lock)."""
+        values.update(state=QUEUED, created_at=utcnow())
+        dialect = conn.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            module = postgresql if dialect == "postgresql" else sqlite
+            stmt = module.insert(documents).values(**values).on_conflict_do_nothing(
+                index_elements=[documents.c.key]).returning(documents.c.key)
+            return conn.execute(stmt).first() is not None
+        if self._lock_document(conn, values["key"]) is not None:
+            return False
+        conn.execute(insert(documents).values(**values))
+        return True
 
     def _lock_document(self, conn: Connection, key: str) -> Row | None:
         """The document's row, locked until the transaction ends (PostgreSQL; SQLite's
