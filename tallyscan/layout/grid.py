@@ -577,3 +577,69 @@ def assign_words(
         for cell, pieces in zip(t.cells, buckets[ti], strict=True):
             cell.reading = Reading.exact(join_pieces(pieces, gap_factor))
     return outside
+
+
+# --------------------------------------------------------------------------
+# splitting cells where the rules were lost
+# --------------------------------------------------------------------------
+
+# (position, lo, hi): a vertical split at x over y in [lo, hi], or a horizontal
+# split at y over x in [lo, hi], in points.
+Split = tuple[float, float, float]
+
+
+def split_cells(table: Table, v_splits: Sequence[Split], h_splits: Sequence[Split]) -> Table:
+    """The table with cells cut along lines the scan lost.
+
+    A vertical split ``(x, y0, y1)`` separates the grid slots on either side of
+    ``x`` whose vertical centre lies in ``[y0, y1]``; a horizontal split
+    ``(y, x0, x1)`` separates the slots above and below ``y`` whose horizontal
+    centre lies in ``[x0, x1]``. Slots the table already separated stay
+    separated; everything else is merged as :func:`build_tables` does. Readings
+    are not kept (the result is a layout, before OCR).
+    """
+    if not v_splits and not h_splits:
+        return table
+    rows = sorted(set(table.row_edges) | {y for y, _, _ in h_splits})
+    cols = sorted(set(table.col_edges) | {x for x, _, _ in v_splits})
+    R, C = len(rows) - 1, len(cols) - 1
+    index = CellIndex([table])
+
+    def owner(r: int, c: int) -> int | None:
+        hit = index.find((cols[c] + cols[c + 1]) / 2, (rows[r] + rows[r + 1]) / 2)
+        return None if hit is None else hit[1]
+
+    own = [[owner(r, c) for c in range(C)] for r in range(R)]
+    v_sep = np.zeros((R, max(C - 1, 0)), dtype=bool)
+    for r in range(R):
+        yc = (rows[r] + rows[r + 1]) / 2
+        for c in range(C - 1):
+            x = cols[c + 1]
+            v_sep[r, c] = own[r][c] != own[r][c + 1] or any(
+                abs(sx - x) < _EPS and lo <= yc <= hi for sx, lo, hi in v_splits
+            )
+    h_sep = np.zeros((max(R - 1, 0), C), dtype=bool)
+    for r in range(R - 1):
+        y = rows[r + 1]
+        for c in range(C):
+            xc = (cols[c] + cols[c + 1]) / 2
+            h_sep[r, c] = own[r][c] != own[r + 1][c] or any(
+                abs(sy - y) < _EPS and lo <= xc <= hi for sy, lo, hi in h_splits
+            )
+    cells_rc = _merge_slots(R, C, v_sep, h_sep)
+    used_r = {0, R} | {r0 for r0, _, _, _ in cells_rc} | {r1 + 1 for _, _, r1, _ in cells_rc}
+    used_c = {0, C} | {c0 for _, c0, _, _ in cells_rc} | {c1 + 1 for _, _, _, c1 in cells_rc}
+    keep_r, keep_c = sorted(used_r), sorted(used_c)
+    r_index = {r: i for i, r in enumerate(keep_r)}
+    c_index = {c: i for i, c in enumerate(keep_c)}
+    row_edges = [float(rows[r]) for r in keep_r]
+    col_edges = [float(cols[c]) for c in keep_c]
+    cells = []
+    for r0, c0, r1, c1 in cells_rc:
+        a, b = r_index[r0], r_index[r1 + 1]
+        d, e = c_index[c0], c_index[c1 + 1]
+        cells.append(Cell(row=a, col=d, bbox=(col_edges[d], row_edges[a], col_edges[e], row_edges[b]),
+                          row_span=b - a, col_span=e - d))
+    cells.sort(key=lambda c: (c.row, c.col))
+    return Table(page=table.page, bbox=table.bbox, row_edges=row_edges, col_edges=col_edges,
+                 cells=cells)

@@ -9,6 +9,7 @@ timed and tested apart.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -178,12 +179,32 @@ def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndar
     near_h = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 2 * reach + 1)))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(vert, connectivity=8)
     keep = np.zeros(n, dtype=bool)
+    # Ink apart from the horizontal rules: a rule piece is a thin stroke of its
+    # own there, while a character's upright stroke (十, 行 in text that fills its
+    # row; the strokes of one column of centred labels line up across rows) is
+    # joined to the character's other strokes.
+    k = max(2, int(0.15 * char_h))
+    h_full = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * k + 1)))
+    _, rest, rest_stats, _ = cv2.connectedComponentsWithStats(
+        cv2.bitwise_and(binary, cv2.bitwise_not(h_full)), connectivity=8
+    )
+    rest_w = rest_stats[:, cv2.CC_STAT_WIDTH].astype(float)
+    # ink per row of height: a stroke's thickness (slanted or not); a character
+    # adds its crossing strokes
+    rest_t = rest_stats[:, cv2.CC_STAT_AREA] / np.maximum(rest_stats[:, cv2.CC_STAT_HEIGHT], 1)
+    rest_w[0] = rest_t[0] = 0.0  # on a horizontal rule
     for i in range(1, n):
         x, y, w, h = stats[i, :4]
+        xc = x + w // 2
+        # Most of the piece must be its own thin stroke (a rule touched by a
+        # character or a speck here and there still is).
+        ids = rest[y : y + h, xc]
+        own = (rest_t[ids] <= 1.6 * max(w, 2)) & (rest_w[ids] <= 0.6 * char_h)
+        if np.mean(own) < 0.5:
+            continue
         if h >= span:
             keep[i] = True
             continue
-        xc = x + w // 2
         top = near_h[max(0, y - 1), xc] > 0
         bottom = near_h[min(near_h.shape[0] - 1, y + h), xc] > 0
         keep[i] = top or bottom
@@ -231,8 +252,11 @@ def text_blobs(
     n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     x, y, w, h = stats[1:, 0], stats[1:, 1], stats[1:, 2], stats[1:, 3]
     big = np.maximum(w, h) >= 0.4 * char_h
+    # A minus sign is narrower than that, but flat (specks are round).
+    big |= (w >= 0.25 * char_h) & (w >= 2.5 * h)
     # Long thin leftovers of lines are not text.
-    not_line = ~(((w > 3 * char_h) & (h < 0.3 * char_h)) | ((h > 3 * char_h) & (w < 0.3 * char_h)))
+    # (no character of a one-line cell is thin and taller than 1.6 character heights)
+    not_line = ~(((w > 3 * char_h) & (h < 0.3 * char_h)) | ((h > 1.6 * char_h) & (w < 0.3 * char_h)))
     keep = big & not_line
     boxes = np.stack([x, y, x + w, y + h], axis=1)[keep].astype(np.float64)
     return ink, boxes
@@ -242,10 +266,27 @@ def group_lines(boxes: np.ndarray, char_h: float) -> list[np.ndarray]:
     """Group blob indices into text lines by vertical overlap, top to bottom."""
     if len(boxes) == 0:
         return []
-    order = np.argsort((boxes[:, 1] + boxes[:, 3]) / 2)
+    # Character-sized pieces first: a flat stroke (the top of 二, a dash) is placed
+    # afterwards in the line whose extent holds it, never made a line of its own
+    # ahead of the characters around it.
+    heights = boxes[:, 3] - boxes[:, 1]
+    flat = heights < 0.5 * char_h
+    centre = (boxes[:, 1] + boxes[:, 3]) / 2
+    order = np.concatenate([np.nonzero(~flat)[0][np.argsort(centre[~flat], kind="stable")],
+                            np.nonzero(flat)[0][np.argsort(centre[flat], kind="stable")]])
     lines: list[list[int]] = []
     spans: list[list[float]] = []
-    for i in order:
+    n_tall = int((~flat).sum())
+    for pos, i in enumerate(order):
+        if pos >= n_tall:
+            hit = [k for k, (ly0, ly1) in enumerate(spans) if ly0 <= centre[i] <= ly1]
+            if hit:
+                k = min(hit, key=lambda k: abs((spans[k][0] + spans[k][1]) / 2 - centre[i]))
+                lines[k].append(int(i))
+                continue
+            lines.append([int(i)])
+            spans.append([boxes[i, 1], boxes[i, 3]])
+            continue
         y0, y1 = boxes[i, 1], boxes[i, 3]
         placed = False
         for k in range(len(lines) - 1, max(-1, len(lines) - 4), -1):
@@ -261,7 +302,8 @@ def group_lines(boxes: np.ndarray, char_h: float) -> list[np.ndarray]:
         if not placed:
             lines.append([int(i)])
             spans.append([y0, y1])
-    return [np.array(sorted(line, key=lambda j: boxes[j, 0])) for line in lines]
+    order_lines = sorted(range(len(lines)), key=lambda k: (spans[k][0] + spans[k][1]) / 2)
+    return [np.array(sorted(lines[k], key=lambda j: boxes[j, 0])) for k in order_lines]
 
 
 # --------------------------------------------------------------------------- #
@@ -296,11 +338,12 @@ def analyse_page(
     s = metrics.px_to_pt
     h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(horiz, True, char_h)]
     v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(vert, False, char_h)]
-    from tallyscan.layout.grid import build_tables
+    from tallyscan.layout.grid import build_tables, split_cells
 
     tables = build_tables(h_segs, v_segs, tolerance=0.6 * char_h * s, min_coverage=0.5, page=index)
     tables = [t for t in tables if t.n_rows >= 1 and t.n_cols >= 2]
     ink, boxes = text_blobs(binary, cv2.bitwise_or(horiz, vert), char_h)
+    tables = [split_cells(t, *text_splits(t, boxes, char_h, s)) for t in tables]
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
@@ -394,8 +437,8 @@ def _assign_blobs(tables: list[Table], boxes: np.ndarray, s: float, work: ScanWo
 
 def cell_crops(
     cell: Cell, work: ScanWork, max_chars: float | None = None
-) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
-    """One crop per text line inside the cell, with its bbox in pixels.
+) -> list[tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]]:
+    """One crop per text line inside the cell: grey pixels, ink, bbox in pixels.
 
     ``max_chars`` keeps only the first N character widths of each line: enough
     to tell labels apart at a fraction of the OCR cost.
@@ -407,18 +450,57 @@ def cell_crops(
     boxes = work.blobs[idx]
     out = []
     h, w = work.image.shape[:2]
-    for line in group_lines(boxes, ch):
+    lines = group_lines(boxes, ch)
+    tall = [bool(((boxes[line, 3] - boxes[line, 1]) >= 0.5 * ch).any()) for line in lines]
+    if any(tall):
+        # A line of flat pieces only, beside lines of characters, is a rule's
+        # remnant or a smudge, not text.
+        lines = [line for line, t in zip(lines, tall, strict=True) if t]
+    for line in lines:
         b = boxes[line]
         x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
         if max_chars is not None:
             x1 = min(x1, x0 + max_chars * ch)
+        else:
+            x0, x1 = _reach_small_ink(work, cell, x0, y0, x1, y1)
         mx, my = 0.25 * ch, 0.15 * ch
         X0, Y0 = int(max(0, x0 - mx)), int(max(0, y0 - my))
         X1, Y1 = int(min(w, x1 + mx)), int(min(h, y1 + my))
         if X1 - X0 < 2 or Y1 - Y0 < 2:
             continue
-        out.append((work.image[Y0:Y1, X0:X1], (x0, y0, x1, y1)))
+        out.append((work.image[Y0:Y1, X0:X1], work.binary[Y0:Y1, X0:X1], (x0, y0, x1, y1)))
     return out
+
+
+def _reach_small_ink(
+    work: ScanWork, cell: Cell, x0: float, y0: float, x1: float, y1: float
+) -> tuple[float, float]:
+    """Widen a line's extent to ink too small to be a blob beside it (a faint minus
+    sign, a decimal point): any ink of the line's rows within 0.6 character
+    heights, inside the cell."""
+    ch = work.metrics.char_h
+    s = work.metrics.px_to_pt
+    inset = 0.15 * ch
+    cx0 = int(cell.bbox[0] / s + inset)
+    cx1 = int(cell.bbox[2] / s - inset)
+    ya, yb = int(y0), int(np.ceil(y1))
+    if cx1 - cx0 < 2 or yb - ya < 1:
+        return x0, x1
+    cols = work.binary[ya:yb, cx0:cx1].any(axis=0)
+    gap = 0.6 * ch
+    lo, hi = int(x0) - cx0, int(np.ceil(x1)) - cx0
+    ink = np.flatnonzero(cols)
+    left = ink[ink < lo][::-1]
+    for x in left:
+        if lo - x > gap:
+            break
+        lo = int(x)
+    right = ink[ink >= hi]
+    for x in right:
+        if x - hi > gap:
+            break
+        hi = int(x) + 1
+    return float(min(x0, lo + cx0)), float(max(x1, hi + cx0))
 
 
 def dash_reading(cell: Cell, work: ScanWork) -> Reading | None:
@@ -470,6 +552,112 @@ def _label_columns(table: Table, work: ScanWork) -> set[int]:
     return {col for col, ws in widths.items() if np.median(ws) > 3.0 * ch}
 
 
+# A crop whose ink matches an already-read crop of the same page this closely
+# (share of ink pixels that differ, after both are scaled to SIG_HEIGHT rows)
+# takes that crop's reading instead of being read again. Different digits of
+# one font differ by >= 0.2 ("0" vs "8": 0.27); one glyph printed twice on a
+# clean or mild scan differs by ~0.0-0.1.
+GLYPH_MATCH = 0.10
+# ... and only when that reading was itself sure: an unsure reading is read anew.
+GLYPH_REUSE_CONFIDENCE = 0.97
+SIG_HEIGHT = 20
+
+
+@dataclass
+class Crop:
+    """One text line to read: its grey pixels and its ink (binary, lines removed)."""
+
+    image: np.ndarray
+    ink: np.ndarray
+    numeric: bool
+
+
+def crop_signature(ink: np.ndarray) -> np.ndarray | None:
+    """The crop's ink scaled to SIG_HEIGHT rows (aspect kept), 0..1, for matching."""
+    h, w = ink.shape[:2]
+    if h < 2 or w < 2 or not ink.any():
+        return None
+    sw = max(3, int(round(SIG_HEIGHT * w / h)))
+    return cv2.resize(ink.astype(np.float32) / 255.0, (sw, SIG_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def glyph_distance(a: Crop, sa: np.ndarray, b: Crop, sb: np.ndarray) -> float:
+    """Share of ink that differs between two crops; inf unless their sizes agree."""
+    if sa.shape != sb.shape:
+        return float("inf")
+    (ha, wa), (hb, wb) = a.ink.shape[:2], b.ink.shape[:2]
+    if abs(ha - hb) > max(1.0, 0.1 * ha) or abs(wa - wb) > max(1.0, 0.1 * wa):
+        return float("inf")
+    denom = max(float(sa.sum()), float(sb.sum()), 1e-6)
+    return float(np.abs(sa - sb).sum() / denom)
+
+
+def recognise_crops(engine, crops: list[Crop]) -> list[Reading]:
+    """Read crops, each distinct-looking one once.
+
+    Crops are grouped greedily: a crop whose ink is within GLYPH_MATCH of a group's
+    first crop (same mode, same size) joins it. Each group's first crop is read;
+    the others take a copy of that reading when it is sure (>=
+    GLYPH_REUSE_CONFIDENCE), and are read themselves otherwise, so every reading
+    (text, confidence, alternatives, insertions) is one the engine produced for
+    a crop that looks the same.
+    """
+    sigs = [crop_signature(c.ink) for c in crops]
+    leader_of = list(range(len(crops)))
+    leaders: dict[tuple[bool, tuple[int, int]], list[int]] = {}
+    for i, (c, s) in enumerate(zip(crops, sigs, strict=True)):
+        if s is None:
+            continue
+        group = leaders.setdefault((c.numeric, s.shape), [])
+        for j in group:
+            if glyph_distance(c, s, crops[j], sigs[j]) <= GLYPH_MATCH:
+                leader_of[i] = j
+                break
+        else:
+            group.append(i)
+    first = [i for i in range(len(crops)) if leader_of[i] == i]
+    out: list[Reading | None] = [None] * len(crops)
+    _read_into(engine, crops, first, out)
+    again = []
+    for i, j in enumerate(leader_of):
+        if j == i:
+            continue
+        r = out[j]
+        if r is not None and r.text and r.confidence >= GLYPH_REUSE_CONFIDENCE:
+            out[i] = copy.deepcopy(r)
+        else:
+            again.append(i)
+    _read_into(engine, crops, again, out)
+    return [r if r is not None else Reading.empty() for r in out]
+
+
+def _read_into(engine, crops: list[Crop], idx: list[int], out: list[Reading | None]) -> None:
+    for flag in (True, False):
+        sel = [i for i in idx if crops[i].numeric == flag]
+        if not sel:
+            continue
+        readings = engine.recognize([crops[i].image for i in sel], numeric=flag)
+        for i, r in zip(sel, readings, strict=True):
+            out[i] = r
+
+
+def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
+    """ids of label cells spanning rows whose every row has its own one-row label
+    further right (三's 三、本年度办理结果, （三）不予公开): the snapper reads rows
+    by their own labels, so these need no OCR."""
+    own: dict[int, int] = {}  # row -> leftmost col of a one-row label cell
+    for c in table.cells:
+        if c.row_span == 1 and (c.col in label_cols or c.col_span > 1):
+            own[c.row] = min(own.get(c.row, c.col), c.col) if c.row in own else c.col
+    out = set()
+    for c in table.cells:
+        if c.row_span > 1 and c.col in label_cols:
+            rows = range(c.row, c.row + c.row_span)
+            if all(r in own and own[r] > c.col for r in rows):
+                out.add(id(c))
+    return out
+
+
 def recognise_cells(
     layout: PageLayout, image: np.ndarray | None = None, *, dpi: float | None = None, engine
 ) -> None:
@@ -477,37 +665,44 @@ def recognise_cells(
 
     Value cells are read whole over the numeric alphabet; label cells only by
     their first line's first few characters, which is all the snapper needs to
-    tell the template's rows apart (and far cheaper than whole labels). A lone
+    tell the template's rows apart (and far cheaper than whole labels); a
+    heading spanning most of the table by a few more (第二十条第（一）项). Parent
+    labels spanning rows that all have their own labels are not read. A lone
     flat stroke is read as a dash by shape, and an empty cell is empty without
-    any OCR.
+    any OCR. Crops that look alike are read once (:func:`recognise_crops`).
     """
     work = page_work(layout)
     ch = work.metrics.char_h
-    jobs: list[tuple[Cell | TextLine, int, bool]] = []  # target, crop count, numeric
-    crops: list[np.ndarray] = []
-    numeric_flags: list[bool] = []
+    jobs: list[tuple[Cell | TextLine, int]] = []  # target, crop count
+    crops: list[Crop] = []
     for t in layout.tables:
         label_cols = _label_columns(t, work)
+        parents = _parent_labels(t, label_cols)
         for c in t.cells:
             if not work.cell_blobs.get(id(c)):
                 c.reading = Reading.empty()
+                continue
+            if id(c) in parents:
+                c.reading = Reading.empty(confidence=0.0)  # not read
                 continue
             dash = dash_reading(c, work)
             if dash is not None:
                 c.reading = dash
                 continue
-            is_label = c.col_span > 1 or c.col in label_cols
+            # A cell spanning columns from the label area is a label or a heading;
+            # one spanning value columns (本年处理决定数量's value) is a number.
+            is_label = c.col in label_cols or (c.col_span > 1 and c.col <= min(label_cols, default=0))
             if is_label:
-                parts = cell_crops(c, work, max_chars=8.5 if c.col_span > 1 else 4.5)[:1]
+                heading = 2 * c.col_span > t.n_cols
+                parts = cell_crops(c, work, max_chars=8.5 if heading else 4.5)[:1]
             elif _looks_like_words(c, work):
                 # Column headers (自然人, 结果维持…): a few characters identify them.
                 is_label = True
                 parts = cell_crops(c, work, max_chars=4)[:1]
             else:
                 parts = cell_crops(c, work)
-            jobs.append((c, len(parts), not is_label))
-            crops.extend(p[0] for p in parts)
-            numeric_flags.extend([not is_label] * len(parts))
+            jobs.append((c, len(parts)))
+            crops.extend(Crop(img, ink, not is_label) for img, ink, _ in parts)
     if layout.page == 0:
         s = work.metrics.px_to_pt
         for line in sorted(layout.lines, key=lambda ln: ln.bbox[1])[:2]:
@@ -515,14 +710,15 @@ def recognise_cells(
             # The agency and year come within the title's first ~22 characters.
             x1 = min(x1, x0 + 22 * max(y1 - y0, ch))
             m = 0.2 * ch
-            crop = work.image[int(max(0, y0 - m)) : int(y1 + m), int(max(0, x0 - m)) : int(x1 + m)]
+            Y0, Y1 = int(max(0, y0 - m)), int(y1 + m)
+            X0, X1 = int(max(0, x0 - m)), int(x1 + m)
+            crop = work.image[Y0:Y1, X0:X1]
             if crop.size:
-                jobs.append((line, 1, False))
-                crops.append(crop)
-                numeric_flags.append(False)
-    readings = _recognise_mixed(engine, crops, numeric_flags)
+                jobs.append((line, 1))
+                crops.append(Crop(crop, work.binary[Y0:Y1, X0:X1], False))
+    readings = recognise_crops(engine, crops)
     k = 0
-    for target, n, _ in jobs:
+    for target, n in jobs:
         parts = readings[k : k + n]
         k += n
         merged = merge_readings(parts)
@@ -530,17 +726,6 @@ def recognise_cells(
             target.text, target.confidence = merged.text, merged.confidence
         else:
             target.reading = merged
-
-
-def _recognise_mixed(engine, crops: list[np.ndarray], numeric: list[bool]) -> list[Reading]:
-    out: list[Reading | None] = [None] * len(crops)
-    for flag in (True, False):
-        idx = [i for i, f in enumerate(numeric) if f == flag]
-        if not idx:
-            continue
-        for i, r in zip(idx, engine.recognize([crops[i] for i in idx], numeric=flag), strict=True):
-            out[i] = r
-    return [r if r is not None else Reading.empty() for r in out]
 
 
 def merge_readings(parts: list[Reading]) -> Reading:
@@ -560,3 +745,140 @@ def merge_readings(parts: list[Reading]) -> Reading:
         insertions=[(o + i, ch, pr) for o, p in zip(offsets, parts, strict=True)
                     for i, ch, pr in p.insertions],
     )
+
+
+# --------------------------------------------------------------------------- #
+# Cells the rules do not separate: split them where the values line up
+
+
+def _line_tokens(boxes: np.ndarray, char_h: float) -> list[list[tuple[np.ndarray, bool]]]:
+    """Text lines as runs of blobs cut at gaps wider than 0.6 character heights,
+    each run with whether it looks like a number (digits, dashes: narrow or flat
+    pieces only) rather than words (square CJK characters)."""
+    out = []
+    for line in group_lines(boxes, char_h):
+        b = boxes[line]
+        runs = []
+        start = 0
+        for k in range(1, len(b) + 1):
+            if k < len(b) and b[k, 0] - b[start:k, 2].max() <= 0.6 * char_h:
+                continue
+            run = b[start:k]
+            w, h = run[:, 2] - run[:, 0], run[:, 3] - run[:, 1]
+            # A digit is upright (narrower than tall, wide fonts' 0 included), a
+            # dash flat; CJK characters are square.
+            digit = (w <= 0.85 * np.maximum(h, 0.8 * char_h)) & (h <= 1.3 * char_h)
+            dash = (h <= 0.35 * char_h) & (w <= 2.5 * char_h)
+            numeric = bool((digit | dash).all()) and run[:, 2].max() - run[:, 0].min() <= 8 * char_h
+            box = np.array([run[:, 0].min(), run[:, 1].min(), run[:, 2].max(), run[:, 3].max()])
+            runs.append((box, numeric))
+            start = k
+        out.append(runs)
+    return out
+
+
+def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
+    """Where a table's cells must be cut because the values inside them sit in
+    separate columns or lines (the rules between them were erased or too broken
+    to find).
+
+    Values are number-like runs right of the last word on their line; they are
+    clustered into columns by their centres (a column holds at least 3). A cell
+    that holds values of two columns is cut midway between the columns; one
+    that holds two value lines is cut just above the lower line, through the
+    labels beside it that do not reach past it (values sit on their label's
+    first line). Returns (v_splits, h_splits) for :func:`grid.split_cells`.
+    """
+    from tallyscan.layout.grid import CellIndex
+
+    x0, y0, x1, y1 = (v / s for v in table.bbox)
+    if len(boxes) == 0:
+        return [], []
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    sub = boxes[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)]
+    if len(sub) < 6:
+        return [], []
+    # Values: number-like runs right of the line's words.
+    values: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for line in _line_tokens(sub, char_h):
+        words = [b for b, num in line if not num]
+        right = max((b[2] for b in words), default=-np.inf)
+        labels.extend(words)
+        values.extend(b for b, num in line if num and b[0] > right)
+    if len(values) < 3:
+        return [], []
+    vals = np.array(values)
+    vcx = (vals[:, 0] + vals[:, 2]) / 2
+    order = np.argsort(vcx)
+    clusters: list[list[int]] = [[int(order[0])]]
+    for i in order[1:]:
+        if vcx[i] - vcx[clusters[-1][-1]] > 0.8 * char_h:
+            clusters.append([])
+        clusters[-1].append(int(i))
+    clusters = [c for c in clusters if len(c) >= 3]
+    if not clusters:
+        return [], []
+    col_of = {i: k for k, c in enumerate(clusters) for i in c}
+    index = CellIndex([table])
+
+    def cell_at(x: float, y: float) -> int | None:
+        hit = index.find(x * s, y * s)
+        return None if hit is None else hit[1]
+
+    v_splits = []
+    for k in range(len(clusters) - 1):
+        a, b = vals[clusters[k]], vals[clusters[k + 1]]
+        xa = float(np.median((a[:, 0] + a[:, 2]) / 2))
+        xb = float(np.median((b[:, 0] + b[:, 2]) / 2))
+        ys = np.concatenate([(a[:, 1] + a[:, 3]) / 2, (b[:, 1] + b[:, 3]) / 2])
+        joined = sum(
+            1 for y in ys
+            if cell_at(xa, y) is not None and cell_at(xa, y) == cell_at(xb, y)
+        )
+        if joined >= 2:
+            x = (a[:, 2].max() + b[:, 0].min()) / 2
+            lo = min(a[:, 1].min(), b[:, 1].min()) - 0.6 * char_h
+            hi = max(a[:, 3].max(), b[:, 3].max()) + 0.6 * char_h
+            v_splits.append((float(x) * s, float(lo) * s, float(hi) * s))
+    # Value lines, top to bottom, and the columns' centres.
+    in_cols = [i for i in range(len(vals)) if i in col_of]
+    centres = [float(np.median((vals[c, 0] + vals[c, 2]) / 2)) for c in clusters]
+    vlines = []
+    for line in group_lines(vals[in_cols], char_h):
+        b = vals[[in_cols[j] for j in line]]
+        # A line of dashes only counts where they sit centred in their columns:
+        # the pieces of a broken rule are flat too, but lie anywhere.
+        tall = (b[:, 3] - b[:, 1]) >= 0.5 * char_h
+        off = np.array([abs((x0 + x1) / 2 - centres[col_of[in_cols[j]]]) for j, (x0, _, x1, _)
+                        in zip(line, b, strict=True)])
+        if tall.any() or int((off <= 0.3 * char_h).sum()) >= 2:
+            vlines.append(b)
+    lab = np.array(labels) if labels else np.zeros((0, 4))
+    h_splits = []
+    for upper, lower in zip(vlines, vlines[1:], strict=False):
+        ya = float(np.median((upper[:, 1] + upper[:, 3]) / 2))
+        yb = float(np.median((lower[:, 1] + lower[:, 3]) / 2))
+        merged = [x for x in centres if cell_at(x, ya) is not None and cell_at(x, ya) == cell_at(x, yb)]
+        if not merged:
+            continue
+        top = float(lower[:, 1].min())
+        # Just above the lower line: below the last ink that ends above it.
+        above = np.concatenate([upper[:, 3], lab[(lab[:, 3] <= top + 0.2 * char_h) & (lab[:, 3] > upper[:, 1].min()), 3]])
+        y = (max(float(above.max()), float(upper[:, 3].max())) + top) / 2
+        # Cut the cells crossing y that lie within the merged value cell's rows,
+        # from the right edge leftwards.
+        band = table.cells[cell_at(merged[0], ya)]
+        r0, r1 = band.row, band.row + band.row_span
+        crossing = sorted((c for c in table.cells if c.bbox[1] < y * s < c.bbox[3]),
+                          key=lambda c: -c.bbox[0])
+        lo = None
+        for c in crossing:
+            if c.row < r0 or c.row + c.row_span > r1:
+                break
+            lo = c.bbox[0]
+        if lo is not None:
+            h_splits.append((float(y) * s, float(lo), float(table.bbox[2])))
+    return v_splits, h_splits
+

@@ -24,6 +24,19 @@ from tallyscan.postprocess.numbers import parse_number
 
 OK_CONFIDENCE = 0.90  # below this an OCR'd number is shown to a person
 MATCH_FLOOR = 0.40  # label similarity below this is no evidence at all
+# What the report's year says about its format (2019 format for the 2019 and 2020
+# reports, 2021 format from 2021 on) counts as much as one label matched at
+# similarity 0.8: it decides when the labels barely tell the versions apart (a
+# heavy scan), and yields to a clearly read row of the other format (a 2023
+# report printing 2019's single （六） row).
+YEAR_PRIOR = 0.40
+
+
+def version_for_year(year: int | None) -> str | None:
+    """The format a report of ``year`` should use, or None when unknown."""
+    if year is None:
+        return None
+    return "2019" if year <= 2020 else "2021"
 
 
 @cache
@@ -208,7 +221,7 @@ def _label_text(row: GridRow, first_value_col: int) -> str:
     return "".join(c.text for c in own)
 
 
-def snap_section_三(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
+def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[list[CanonicalCell], str]:
     cols = templates()["三"]["2021"]["columns"]
     k = len(cols)
     rows = _rows_of(tables)
@@ -225,7 +238,7 @@ def snap_section_三(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
         value_slots.append(slots)
     leaf = {v: [r.split("/")[-1] for r in templates()["三"][v]["rows"]] for v in ("2021", "2019")}
     results = {v: align(labels, leaf[v]) for v in leaf}
-    version = max(results, key=lambda v: results[v][1])
+    version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
     pairs, _ = results[version]
     usable = [any(s is not None for s in slots) for slots in value_slots]
     pairs = fill_by_order(pairs, len(rows), len(leaf[version]), usable)
@@ -242,10 +255,16 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     cols = templates()["四"]["any"]["columns"]
     data_row: list[Cell] | None = None
     page = None
+    best = -1
     for row in _rows_of(tables):
         singles = [c for c in row.cells if c.col_span == 1]
         if len(singles) >= len(cols) - 2 and sum(1 for c in singles if _is_numberish(c.text)) >= len(cols) - 2:
-            data_row, page = sorted(singles, key=lambda c: c.col)[-len(cols):], row.page
+            # The row with the most printed numbers (a row of empty cells below
+            # the data, cut off a broken rule, is numberish too); the last of equals.
+            printed = sum(1 for c in singles if c.text and _is_numberish(c.text))
+            if printed >= best:
+                best = printed
+                data_row, page = sorted(singles, key=lambda c: c.col)[-len(cols):], row.page
     out = []
     for i, col in enumerate(cols):
         cell = data_row[i] if data_row is not None and len(data_row) == len(cols) else None
@@ -268,7 +287,7 @@ def _block_of(text: str) -> str | None:
     return None
 
 
-def snap_section_二(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
+def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[list[CanonicalCell], str]:
     rows = _rows_of(tables)
     # Walk rows once, noting block headings, header rows and data rows.
     observed: list[tuple[str | None, GridRow, list[Cell], list[Cell] | None]] = []
@@ -302,7 +321,9 @@ def snap_section_二(tables: list[Table]) -> tuple[list[CanonicalCell], str]:
                 if hdr and len(hdr) == len(b["columns"]):
                     s += sum(label_similarity(h.text, name) for h, name in zip(hdr, b["columns"], strict=True)) / len(hdr)
         scores[version] = s
-    version = max(scores, key=scores.get) if observed else "2021"
+    for v in scores:
+        scores[v] += YEAR_PRIOR if v == prior else 0.0
+    version = max(scores, key=scores.get) if observed else (prior or "2021")
     out = []
     for b in templates()["二"][version]["blocks"]:
         candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
@@ -356,10 +377,11 @@ def snap_document(pages: list[PageLayout]) -> Snapped:
     if not any(by_section.values()):
         raise NoTableFound("no table of the annual-report template was recognised; "
                            "check that this is a 政府信息公开工作年度报告 and that the scan is legible")
-    c2, v2 = snap_section_二(by_section["二"])
-    c3, v3 = snap_section_三(by_section["三"])
+    agency, year = read_title(pages)
+    prior = version_for_year(year)
+    c2, v2 = snap_section_二(by_section["二"], prior)
+    c3, v3 = snap_section_三(by_section["三"], prior)
     c4 = snap_section_四(by_section["四"])
     versions = {"二": v2, "三": v3, "四": "any"}
     chosen = {sec: (v if by_section[sec] else "missing") for sec, v in versions.items()}
-    agency, year = read_title(pages)
     return Snapped(cells=c2 + c3 + c4, templates=chosen, agency=agency, year=year)

@@ -1,0 +1,205 @@
+"""Scanned-page layout units: line grouping, rule detection, splitting cells the
+rules do not separate, and reading look-alike crops once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tallyscan.layout import scan
+from tallyscan.layout.grid import build_tables, split_cells
+from tallyscan.model import Reading, Table
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+# --------------------------------------------------------------------------- group_lines
+
+
+def test_flat_stroke_joins_its_line_not_a_line_of_its_own():
+    # 第二十条 at char_h 21: the two strokes of 二 are separate flat blobs, the top
+    # one above the centre of every other character.
+    ch = 21.0
+    boxes = np.array([
+        [728, 1596, 748, 1617],  # 第
+        [753, 1599, 768, 1602],  # top stroke of 二
+        [750, 1611, 770, 1614],  # bottom stroke of 二
+        [772, 1596, 792, 1617],  # 十
+        [795, 1596, 814, 1617],  # 条
+        [861, 1603, 881, 1607],  # 一 of （一）
+    ], dtype=float)
+    lines = scan.group_lines(boxes, ch)
+    assert len(lines) == 1
+    assert sorted(lines[0].tolist()) == list(range(6))
+
+
+def test_lines_come_top_to_bottom():
+    ch = 20.0
+    boxes = np.array([[0, 100, 20, 120], [30, 100, 50, 120], [0, 40, 20, 60], [5, 140, 25, 144]], float)
+    lines = scan.group_lines(boxes, ch)
+    assert [ln.tolist() for ln in lines] == [[2], [0, 1], [3]]
+
+
+# --------------------------------------------------------------------------- ruling lines
+
+
+def _ruled_page(text_cross: bool) -> tuple[np.ndarray, float]:
+    """Ink = 255: a 3-row, 2-column table; optionally a 十-like character in a cell
+    whose upright stroke reaches both rules (text that fills its row)."""
+    ch = 20.0
+    img = np.zeros((200, 400), np.uint8)
+    for y in (40, 70, 100, 130):
+        img[y : y + 2, 20:380] = 255
+    for x in (20, 200, 378):
+        img[40:132, x : x + 2] = 255
+    if text_cross:
+        img[72:100, 110:112] = 255  # upright stroke, rule to rule
+        img[84:86, 100:122] = 255  # crossing stroke
+    return img, ch
+
+
+def test_character_stroke_between_rules_is_not_a_vertical_rule():
+    img, ch = _ruled_page(text_cross=True)
+    _, vert = scan.ruling_masks(img, ch)
+    assert vert[75:98, 108:114].sum() == 0
+    # the real rules are all there
+    for x in (20, 200, 378):
+        assert vert[50:120, x : x + 2].any()
+
+
+def test_short_rule_pieces_between_rules_are_kept():
+    img, ch = _ruled_page(text_cross=False)
+    # a column rule broken into one-row pieces
+    img[70:72, 290:292] = 255
+    img[72:100, 290:292] = 255
+    _, vert = scan.ruling_masks(img, ch)
+    assert vert[75:98, 290:292].any()
+
+
+# --------------------------------------------------------------------------- split cells
+
+
+def _one_merged_table() -> Table:
+    # label column 0..100, one value column 100..300 whose middle rule is lost,
+    # so rows 1-2 are one cell in the value column and in the label column.
+    h = [(0, 0, 300, 0), (0, 20, 300, 20), (0, 60, 300, 60)]
+    v = [(0, 0, 0, 60), (100, 0, 100, 60), (300, 0, 300, 60)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    return t
+
+
+def test_split_cells_golden():
+    t = _one_merged_table()
+    assert [(c.row, c.col, c.row_span, c.col_span) for c in t.cells] == [(0, 0, 1, 1), (0, 1, 1, 1),
+                                                                         (1, 0, 1, 1), (1, 1, 1, 1)]
+    out = split_cells(t, v_splits=[(200.0, 20.0, 60.0)], h_splits=[(40.0, 0.0, 300.0)])
+    got = {
+        "row_edges": out.row_edges,
+        "col_edges": out.col_edges,
+        "cells": [[c.row, c.col, c.row_span, c.col_span, list(c.bbox)] for c in out.cells],
+    }
+    golden = json.loads((GOLDEN / "split_cells.json").read_text("utf-8"))
+    assert got == golden
+
+
+def test_split_cells_without_splits_is_identity():
+    t = _one_merged_table()
+    assert split_cells(t, [], []) is t
+
+
+def _boxes_for(rows: list[tuple[float, list[tuple[float, str]]]], ch: float) -> np.ndarray:
+    """Blob boxes (pixels) for text lines: (y_top, [(x_left, kind)]), kind 'w' a
+    square CJK character, 'd' a digit."""
+    out = []
+    for y, items in rows:
+        for x, kind in items:
+            w = ch if kind == "w" else 0.55 * ch
+            hh = ch if kind == "w" else 0.8 * ch
+            out.append([x, y + (ch - hh) / 2, x + w, y + (ch - hh) / 2 + hh])
+    return np.array(out, float)
+
+
+def test_text_splits_find_lost_column_and_row_rules():
+    ch = 20.0
+    s = 1.0  # pixels are points here
+    # A table whose value area has no inner rules: three value columns at x
+    # centres 260, 340, 420 and three value lines, each beside a two-character label.
+    h = [(0, 0, 500, 0), (0, 200, 500, 200)]
+    v = [(0, 0, 0, 200), (200, 0, 200, 200), (500, 0, 500, 200)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    rows = []
+    for y in (20, 80, 140):
+        rows.append((y, [(40, "w"), (62, "w")] + [(xc - 0.275 * ch, "d") for xc in (260, 340, 420)]))
+    boxes = _boxes_for(rows, ch)
+    v_splits, h_splits = scan.text_splits(t, boxes, ch, s)
+    assert [round(x) for x, _, _ in v_splits] == [300, 380]
+    assert len(h_splits) == 2
+    ys = [y for y, _, _ in h_splits]
+    assert 40 < ys[0] < 80 and 100 < ys[1] < 140
+    out = split_cells(t, v_splits, h_splits)
+    assert out.n_rows == 3 and out.n_cols == 4
+    # each value now has a cell of its own; each label too
+    assert len(out.cells) == 12
+
+
+def test_text_splits_leave_a_ruled_table_alone():
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 60, 120, 180)]
+    v = [(x, 0, x, 180) for x in (0, 200, 300, 380, 500)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    rows = [(y, [(40, "w"), (62, "w")] + [(xc - 0.275 * ch, "d") for xc in (250, 340, 440)])
+            for y in (20, 80, 140)]
+    assert scan.text_splits(t, _boxes_for(rows, ch), ch, 1.0) == ([], [])
+
+
+# --------------------------------------------------------------------------- glyph reuse
+
+
+class _CountingEngine:
+    name = "counting"
+
+    def __init__(self, confidence: float = 0.99):
+        self.calls = 0
+        self.confidence = confidence
+
+    def recognize(self, crops, numeric=False):
+        self.calls += len(crops)
+        return [Reading(text="0", confidence=self.confidence, alternatives=[[("0", self.confidence)]])
+                for _ in crops]
+
+
+def _zero(shift: int = 0, size: int = 20) -> scan.Crop:
+    img = np.full((size + 6, size), 255, np.uint8)
+    cv2.ellipse(img, (size // 2 + shift, size // 2 + 3), (size // 3, size // 2 - 1), 0, 0, 360, 0, 2)
+    ink = np.where(img < 128, 255, 0).astype(np.uint8)
+    return scan.Crop(img, ink, True)
+
+
+def test_look_alike_crops_are_read_once_and_get_their_own_copy():
+    eng = _CountingEngine()
+    crops = [_zero() for _ in range(5)]
+    out = scan.recognise_crops(eng, crops)
+    assert eng.calls == 1
+    assert [r.text for r in out] == ["0"] * 5
+    out[1].alternatives[0][0] = ("8", 0.5)
+    assert out[2].alternatives[0][0] == ("0", 0.99)
+
+
+def test_unsure_readings_are_not_reused():
+    eng = _CountingEngine(confidence=0.6)
+    out = scan.recognise_crops(eng, [_zero() for _ in range(3)])
+    assert eng.calls == 3
+    assert all(r.confidence == pytest.approx(0.6) for r in out)
+
+
+def test_crops_of_other_size_or_mode_are_read_apart():
+    eng = _CountingEngine()
+    a, b = _zero(size=20), _zero(size=30)
+    c = _zero()
+    c.numeric = False
+    scan.recognise_crops(eng, [a, b, c])
+    assert eng.calls == 3
