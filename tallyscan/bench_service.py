@@ -358,9 +358,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['processes']} | {r['documents']} | {r['done']} | {r['failed']} | "
                   f"{r['seconds']} | {r['docs_per_minute']} | {r['document_seconds']} | "
                   f"{r['load_before']} |")
-        if len(rows) >= 2:
-            print(f"\nspeed-up {rows[-1]['processes']} vs {rows[0]['processes']}: "
-                  f"{rows[-1]['docs_per_minute'] / rows[0]['docs_per_minute']:.2f}x")
+        best: dict[int, float] = {}
+        for r in rows:
+            best[r["processes"]] = max(best.get(r["processes"], 0.0), r["docs_per_minute"])
+        if len(best) >= 2:
+            base = min(best)
+            print("\nbest of the runs: " + ", ".join(
+                f"{n} process{'es' if n > 1 else ''} {best[n]} documents/minute "
+                f"({best[n] / best[base]:.2f}x)" for n in sorted(best)))
     else:
         report = run_faults(args.inputs, args.synthetic, args.pg_admin)
         print("| submitted | done | failed | lost | duplicated | processed more than once "
