@@ -112,6 +112,17 @@ class Worker:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the worker's main and pool processes."""
+        if self.proc is None:
+            return 0.0
+        total = 0
+        for pid in [self.proc.pid, *self.pool_pids()]:
+            with suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def kill_pool_process(self) -> bool:
         pids = self.pool_pids()
         if not pids:
@@ -229,17 +240,20 @@ def run_throughput(inputs: list[str], processes: list[int], pg_admin: str | None
             stack.callback(worker.stop)
             worker.wait_ready()
             load_before = load()
+            cpu_before = worker.cpu_seconds()
             started = time.perf_counter()
             batch = submit(inputs)
             counts = wait_finished(url, batch, n_docs, timeout=1800)
             seconds = time.perf_counter() - started
+            cores_used = (worker.cpu_seconds() - cpu_before) / seconds
             from tallyscan.store import open_store
 
             cpu = sum(r.seconds for r in open_store(url).results(batch))
             rows.append({"processes": n, "documents": n_docs, "done": counts["done"],
                          "failed": counts["failed"], "seconds": round(seconds, 1),
                          "docs_per_minute": round(n_docs / seconds * 60, 1),
-                         "document_seconds": round(cpu, 1), "load_before": load_before})
+                         "document_seconds": round(cpu, 1), "cores_used": round(cores_used, 2),
+                         "load_before": load_before})
             print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
@@ -352,12 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "throughput":
         rows = run_throughput(args.inputs, args.processes, args.pg_admin)
         print("| pool processes | documents | done | failed | seconds | documents/minute "
-              "| sum of document seconds | load before |")
-        print("|---|---|---|---|---|---|---|---|")
+              "| sum of document seconds | CPU cores the worker got | load before |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['processes']} | {r['documents']} | {r['done']} | {r['failed']} | "
                   f"{r['seconds']} | {r['docs_per_minute']} | {r['document_seconds']} | "
-                  f"{r['load_before']} |")
+                  f"{r['cores_used']} | {r['load_before']} |")
         best: dict[int, float] = {}
         for r in rows:
             best[r["processes"]] = max(best.get(r["processes"], 0.0), r["docs_per_minute"])
