@@ -120,6 +120,11 @@ def _is_numberish(text: str) -> bool:
 _TITLE = re.compile(r"^(?P<agency>.+?)(?P<year>(19|20)\d{2})\s*年(度)?(政|信|年|工)")
 
 
+def title_match(text: str) -> re.Match | None:
+    """The agency and year in (the start of) a report title, if it holds both."""
+    return _TITLE.search(unicodedata.normalize("NFKC", text).replace(" ", ""))
+
+
 def read_title(pages: list[PageLayout]) -> tuple[str | None, int | None]:
     """Agency and year from the report title on the first page."""
     if not pages:
