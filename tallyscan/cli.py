@@ -90,6 +90,7 @@ exit codes:
   {ExitCode.all_documents_failed:<3} every document failed
   {ExitCode.engine_unavailable:<3} the OCR engine cannot run here (not installed, no model files)
   {ExitCode.internal_error:<3} internal error (a bug: please report it)
+  {ExitCode.service_unavailable:<3} the store (TALLYSCAN_DATABASE_URL) cannot be reached; retry, or --no-store
   {EXIT_INTERRUPTED:<3} interrupted (Ctrl-C); the outputs hold the documents finished so far
 """
 

@@ -16,6 +16,7 @@ class ExitCode:
     all_documents_failed = 4
     engine_unavailable = 5
     internal_error = 15
+    service_unavailable = 75  # the store or the broker cannot be reached (EX_TEMPFAIL)
 
 
 class TallyscanError(Exception):

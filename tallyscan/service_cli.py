@@ -34,7 +34,7 @@ from tallyscan.model import DocumentResult
 from tallyscan.settings import Settings
 
 # sysexits.h EX_TEMPFAIL: the store or the broker cannot be reached; try again later.
-EXIT_SERVICE_UNAVAILABLE = 75
+EXIT_SERVICE_UNAVAILABLE = ExitCode.service_unavailable
 WIDE_SECTION = "三"
 FORMATS = ("csv", "xlsx", "parquet", "json")
 
