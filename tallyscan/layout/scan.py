@@ -42,6 +42,8 @@ class ScanWork:
     metrics: PageMetrics
     blobs: np.ndarray  # (n, 4) x0, y0, x1, y1 of text blobs, pixels
     cell_blobs: dict[int, list[int]] = field(default_factory=dict)  # id(cell) -> blob idx
+    # id(table) of tables placed from text alignment alone (no rules)
+    unruled: set[int] = field(default_factory=set)
 
 
 # --------------------------------------------------------------------------- #
@@ -378,7 +380,13 @@ def analyse_page(
     tables = [t for t in tables if t.n_rows >= 1 and t.n_cols >= 2]
     ink, boxes = text_blobs(binary, cv2.bitwise_or(horiz, vert), char_h)
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s)) for t in tables]
-    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes)
+    if not tables:
+        # No rules found at all (a fax-like page): tables from text alignment.
+        tables = text_tables(boxes, char_h, s, index)
+        unruled = {id(t) for t in tables}
+    else:
+        unruled = set()
+    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, unruled=unruled)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
     h, w = gray.shape[:2]
@@ -421,6 +429,19 @@ def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier)
     votes = classifier.classify(crops)
     score = sum((p if angle == 180 else -p) for angle, p in votes)
     return score > 0
+
+
+def _outside(tables: list[Table], boxes: np.ndarray, s: float) -> np.ndarray:
+    """The boxes (pixels) whose centre lies in none of the tables (points)."""
+    if len(boxes) == 0 or not tables:
+        return boxes
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 * s
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 * s
+    inside = np.zeros(len(boxes), dtype=bool)
+    for t in tables:
+        x0, y0, x1, y1 = t.bbox
+        inside |= (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+    return boxes[~inside]
 
 
 def _text_lines_outside(
@@ -740,6 +761,10 @@ def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
     return out
 
 
+# Cap on the confidence of any reading in a table placed without rules.
+UNRULED_CONFIDENCE = 0.5
+
+
 def recognise_cells(
     layout: PageLayout, image: np.ndarray | None = None, *, dpi: float | None = None, engine
 ) -> None:
@@ -792,6 +817,13 @@ def recognise_cells(
         parts = readings[k : k + n]
         k += n
         target.reading = merge_readings(parts)
+    for t in layout.tables:
+        if id(t) in work.unruled:
+            # Without rules, which row and column a reading belongs to is a
+            # guess, and an empty cell may be an erased dash or digit: nothing
+            # here is sure enough to pass unchecked.
+            for c in t.cells:
+                c.reading.confidence = min(c.reading.confidence, UNRULED_CONFIDENCE)
 
 
 def merge_readings(parts: list[Reading]) -> Reading:
@@ -817,10 +849,22 @@ def merge_readings(parts: list[Reading]) -> Reading:
 # Cells the rules do not separate: split them where the values line up
 
 
-def _line_tokens(boxes: np.ndarray, char_h: float) -> list[list[tuple[np.ndarray, bool]]]:
-    """Text lines as runs of blobs cut at gaps wider than 0.6 character heights,
-    each run with whether it looks like a number (digits, dashes: narrow or flat
-    pieces only) rather than words (square CJK characters)."""
+def word_height(boxes: np.ndarray, char_h: float) -> float:
+    """Height of a CJK character on the page (digits are about 3/4 of it): the
+    80th percentile of character-sized blobs' heights."""
+    h = boxes[:, 3] - boxes[:, 1] if len(boxes) else np.zeros(0)
+    h = h[(h >= 0.5 * char_h) & (h <= 2.0 * char_h)]
+    return float(np.percentile(h, 80)) if len(h) >= 10 else char_h
+
+
+def _line_tokens(
+    boxes: np.ndarray, char_h: float, word_h: float | None = None
+) -> list[list[tuple[np.ndarray, bool]]]:
+    """Text lines as runs of blobs cut at gaps wider than 0.6 character
+    heights, each run with whether it looks like a number rather than words:
+    its pieces are digits (upright, narrower than tall) or dashes (flat), or,
+    given the height ``word_h`` of a CJK character, digits run together (on a
+    fax-like page: as tall as a digit, shorter than a character)."""
     out = []
     for line in group_lines(boxes, char_h):
         b = boxes[line]
@@ -831,11 +875,14 @@ def _line_tokens(boxes: np.ndarray, char_h: float) -> list[list[tuple[np.ndarray
                 continue
             run = b[start:k]
             w, h = run[:, 2] - run[:, 0], run[:, 3] - run[:, 1]
-            # A digit is upright (narrower than tall, wide fonts' 0 included), a
-            # dash flat; CJK characters are square.
             digit = (w <= 0.85 * np.maximum(h, 0.8 * char_h)) & (h <= 1.3 * char_h)
             dash = (h <= 0.35 * char_h) & (w <= 2.5 * char_h)
-            numeric = bool((digit | dash).all()) and run[:, 2].max() - run[:, 0].min() <= 8 * char_h
+            if word_h is None:
+                numeric = bool((digit | dash).all())
+            else:
+                merged = (h <= 0.85 * word_h) & (h >= 0.45 * word_h)
+                numeric = bool((digit | merged | dash).all()) and h.max() <= 0.9 * word_h
+            numeric = numeric and run[:, 2].max() - run[:, 0].min() <= 8 * char_h
             box = np.array([run[:, 0].min(), run[:, 1].min(), run[:, 2].max(), run[:, 3].max()])
             runs.append((box, numeric))
             start = k
@@ -948,3 +995,112 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
             h_splits.append((float(y) * s, float(lo), float(table.bbox[2])))
     return v_splits, h_splits
 
+
+
+# --------------------------------------------------------------------------- #
+# Tables without rules: rows from text lines, columns from the values
+
+
+def text_tables(boxes: np.ndarray, char_h: float, s: float, page: int) -> list[Table]:
+    """Tables found from text alignment alone, for a page (or the part of one)
+    whose rules are gone (a fax-like scan).
+
+    Lines holding at least two values (number-like runs right of the line's
+    words, see :func:`text_splits`) make a table region; regions are apart
+    where the gap between such lines exceeds four line pitches or a line of
+    larger type (a section heading) comes between them. In a region
+    the values' centres cluster into columns (each holding values of at least
+    a third of the region's value lines, and at least one); every text line of
+    the region from its first value line down to its last is a row (a label's
+    second line is a row of empty values, which the snapper passes over), and
+    up to four lines of words just above it (column headers, which tell the
+    section) are rows too. Left of the first value column is one label column.
+    Boxes and the result are as in :func:`text_splits`: pixels in, points out.
+    """
+    if len(boxes) < 6:
+        return []
+    word_h = word_height(boxes, char_h)
+    # Lines of specks or scraps only are not rows.
+    lines = [ln for ln in _line_tokens(boxes, char_h, word_h)
+             if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
+    lines.sort(key=lambda ln: float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])))
+    info = []
+    for ln in lines:
+        words = [b for b, num in ln if not num]
+        right = max((b[2] for b in words), default=-np.inf)
+        vals = [b for b, num in ln if num and b[0] > right]
+        top = min(b[1] for b, _ in ln)
+        bottom = max(b[3] for b, _ in ln)
+        tall = max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h
+        info.append((top, bottom, vals, words, tall))
+    value_lines = [i for i, (_, _, vals, _, _) in enumerate(info) if len(vals) >= 2]
+    if not value_lines:
+        return []
+    centres = [(info[i][0] + info[i][1]) / 2 for i in value_lines]
+    pitch = float(np.median(np.diff(centres))) if len(centres) > 1 else 2.0 * char_h
+    pitch = max(pitch, 1.2 * char_h)
+    regions: list[list[int]] = [[value_lines[0]]]
+    for a, b in zip(value_lines, value_lines[1:], strict=False):
+        gap = (info[b][0] + info[b][1]) / 2 - (info[a][0] + info[a][1]) / 2
+        # Apart when far apart, or with a heading (larger type) between them.
+        if gap > 4 * pitch or any(info[k][4] for k in range(a + 1, b)):
+            regions.append([])
+        regions[-1].append(b)
+    tables = []
+    for reg in regions:
+        t = _text_table(info, reg, char_h, s, page)
+        if t is not None:
+            tables.append(t)
+    return tables
+
+
+def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Table | None:
+    vals = np.array([v for i in reg for v in info[i][2]])
+    # Several lines of values, or one long row of them (section 四's data row).
+    if len(vals) < 3 or (len(reg) < 2 and len(vals) < 8):
+        return None
+    vcx = (vals[:, 0] + vals[:, 2]) / 2
+    order = np.argsort(vcx)
+    clusters: list[list[int]] = [[int(order[0])]]
+    for i in order[1:]:
+        if vcx[i] - vcx[clusters[-1][-1]] > 0.8 * char_h:
+            clusters.append([])
+        clusters[-1].append(int(i))
+    need = max(1, min(3, len(reg) // 4))
+    clusters = [c for c in clusters if len(c) >= need]
+    if len(clusters) < 3:
+        return None
+    centres = [float(np.median(vcx[c])) for c in clusters]
+    pitch = float(np.median(np.diff(centres)))
+    col_edges = [centres[0] - pitch / 2]
+    col_edges += [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)]
+    col_edges.append(centres[-1] + pitch / 2)
+    first, last = reg[0], reg[-1]
+    rows = list(range(first, last + 1))
+    # Column headers: lines of words just above, close together.
+    k = first - 1
+    while k >= 0 and first - k <= 4:
+        top_below = info[rows[0]][0]
+        if top_below - info[k][1] > 1.5 * char_h or len(info[k][3]) + len(info[k][2]) < 2:
+            break
+        rows.insert(0, k)
+        k -= 1
+    left = min(min((b[0] for b in info[i][2] + info[i][3]), default=np.inf) for i in rows)
+    if left < col_edges[0] - char_h:
+        col_edges.insert(0, left - 0.3 * char_h)
+    row_edges = [info[rows[0]][0] - 0.3 * char_h]
+    for a, b in zip(rows, rows[1:], strict=False):
+        row_edges.append((info[a][1] + info[b][0]) / 2)
+    row_edges.append(info[rows[-1]][1] + 0.3 * char_h)
+    row_edges = sorted(row_edges)
+    if len(row_edges) < 2 or any(b <= a for a, b in zip(row_edges, row_edges[1:], strict=False)):
+        return None
+    rpt = [float(y) * s for y in row_edges]
+    cpt = [float(x) * s for x in col_edges]
+    cells = [
+        Cell(row=r, col=c, bbox=(cpt[c], rpt[r], cpt[c + 1], rpt[r + 1]))
+        for r in range(len(rpt) - 1)
+        for c in range(len(cpt) - 1)
+    ]
+    return Table(page=page, bbox=(cpt[0], rpt[0], cpt[-1], rpt[-1]), row_edges=rpt,
+                 col_edges=cpt, cells=cells)

@@ -203,3 +203,56 @@ def test_crops_of_other_size_or_mode_are_read_apart():
     c.numeric = False
     scan.recognise_crops(eng, [a, b, c])
     assert eng.calls == 3
+
+
+def test_one_different_character_of_a_long_label_is_no_match():
+    # Ten square "characters"; the second crop differs in one of them only.
+    def label(odd: bool) -> scan.Crop:
+        img = np.full((24, 240), 255, np.uint8)
+        for k in range(10):
+            x = 2 + 24 * k
+            if odd and k == 6:
+                cv2.line(img, (x + 2, 12), (x + 20, 12), 0, 3)  # 一 instead of 口
+            else:
+                cv2.rectangle(img, (x + 2, 3), (x + 20, 21), 0, 2)
+        return scan.Crop(img, np.where(img < 128, 255, 0).astype(np.uint8), False)
+
+    a, b = label(False), label(True)
+    sa, sb = scan.crop_signature(a.ink), scan.crop_signature(b.ink)
+    assert scan.glyph_distance(a, sa, b, sb) > scan.GLYPH_MATCH
+    assert scan.glyph_distance(a, sa, label(False), scan.crop_signature(label(False).ink)) == 0.0
+
+
+# --------------------------------------------------------------------------- tables without rules
+
+
+def test_text_tables_from_alignment_golden():
+    ch = 20.0
+    # A fax-like page: no rules at all. A label column, three value columns
+    # (centres 300, 380, 460), four rows, the second label wrapping onto a line
+    # of its own; a blank value in row 3.
+    rows = [
+        (100, [(40, "w"), (62, "w"), (84, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
+        (140, [(40, "w"), (62, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
+        (170, [(40, "w"), (62, "w")]),
+        (210, [(40, "w"), (62, "w")] + [(x - 0.275 * ch, "d") for x in (300, 460)]),
+        (250, [(40, "w"), (62, "w"), (84, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
+    ]
+    boxes = _boxes_for(rows, ch)
+    (t,) = scan.text_tables(boxes, ch, 1.0, page=2)
+    got = {
+        "page": t.page,
+        "row_edges": [round(v, 1) for v in t.row_edges],
+        "col_edges": [round(v, 1) for v in t.col_edges],
+        "cells": len(t.cells),
+    }
+    golden = json.loads((GOLDEN / "text_table.json").read_text("utf-8"))
+    assert got == golden
+
+
+def test_prose_makes_no_text_table():
+    ch = 20.0
+    # Lines of words with a number inside, not at the end: no values.
+    rows = [(y, [(40 + 22 * k, "w") for k in range(10)] + [(300, "d"), (320, "w"), (342, "w")])
+            for y in (100, 130, 160, 190)]
+    assert scan.text_tables(_boxes_for(rows, ch), ch, 1.0, page=0) == []
