@@ -182,6 +182,48 @@ def rotate_image(gray: np.ndarray, quarter_turns: int, skew_deg: float) -> np.nd
 # Ruling lines
 
 
+def dashed_rules(binary: np.ndarray, char_h: float, *, horizontal: bool) -> np.ndarray:
+    """Rules broken into dashes (a fax, a worn print): pieces at least 0.8
+    character heights long that line up, gaps under 0.6 character heights
+    between them, into a thin chain at least 4 character heights long.
+
+    A line of text has strokes at many heights, so its pieces chain into a
+    thick band, not a thin one; such bands are dropped, and so are thin chains
+    with ink close beside them (the aligned bottom strokes of a heading).
+    """
+    piece = max(4, int(0.8 * char_h))
+    gap = max(2, int(0.6 * char_h))
+    thin = max(3.0, 0.35 * char_h)
+    k = (piece, 1) if horizontal else (1, piece)
+    pieces = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, k))
+    k = (gap, 1) if horizontal else (1, gap)
+    chains = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, k))
+    boxes, outlines = component_boxes(chains)
+    keep = np.zeros_like(binary)
+    if len(boxes) == 0:
+        return keep
+    length = boxes[:, 2] if horizontal else boxes[:, 3]
+    width = boxes[:, 3] if horizontal else boxes[:, 2]
+    good = (length >= 4 * char_h) & (width <= thin)
+    # Beside a rule is the cells' padding; beside the bottom strokes of a line
+    # of characters (a heading in larger type) are the characters.
+    near, far = max(2, int(0.1 * char_h)), max(4, int(0.35 * char_h))
+    bh, bw = binary.shape[:2]
+    for i in np.flatnonzero(good).tolist():
+        x, y, w, h = boxes[i].tolist()
+        for d in (-1, 1):
+            if horizontal:
+                a, b = (y - far, y - near) if d < 0 else (y + h + near, y + h + far)
+                band = binary[max(0, a) : max(0, min(bh, b)), x : x + w]
+            else:
+                a, b = (x - far, x - near) if d < 0 else (x + w + near, x + w + far)
+                band = binary[y : y + h, max(0, a) : max(0, min(bw, b))]
+            if band.size and np.count_nonzero(band) > 0.1 * band.size:
+                good[i] = False
+    cv2.drawContours(keep, [c for c, g in zip(outlines, good.tolist(), strict=True) if g], -1, 255, -1)
+    return cv2.bitwise_and(keep, pieces)
+
+
 def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndarray]:
     """Masks of horizontal and vertical ruling lines.
 
@@ -197,9 +239,11 @@ def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndar
     horiz = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1))
     )
+    horiz = cv2.bitwise_or(horiz, dashed_rules(binary, char_h, horizontal=True))
     vert = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, short))
     )
+    vert = cv2.bitwise_or(vert, dashed_rules(binary, char_h, horizontal=False))
     reach = max(3, int(0.4 * char_h))
     near_h = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 2 * reach + 1)))
     stats, outlines = component_boxes(vert)

@@ -256,3 +256,18 @@ def test_prose_makes_no_text_table():
     rows = [(y, [(40 + 22 * k, "w") for k in range(10)] + [(300, "d"), (320, "w"), (342, "w")])
             for y in (100, 130, 160, 190)]
     assert scan.text_tables(_boxes_for(rows, ch), ch, 1.0, page=0) == []
+
+
+def test_dashed_rule_is_found_and_a_heading_baseline_is_not():
+    ch = 20.0
+    img = np.zeros((200, 400), np.uint8)
+    for x in range(20, 380, 28):  # dashes 20 px long, 8 px gaps
+        img[50:52, x : x + 20] = 255
+    # a "heading": characters (three uprights each) whose bottom strokes line up
+    for x in range(20, 380, 30):
+        for dx in (0, 10, 20):
+            img[120:150, x + dx : x + dx + 3] = 255
+        img[148:151, x : x + 24] = 255
+    mask = scan.dashed_rules(img, ch, horizontal=True)
+    assert mask[50:52, 20:370].sum() > 0.5 * 255 * 2 * 350
+    assert mask[140:160].sum() == 0
