@@ -428,6 +428,9 @@ def analyse_page(
         # No rules found at all (a fax-like page): tables from text alignment.
         tables = text_tables(boxes, char_h, s, index)
         unruled = {id(t) for t in tables}
+        for t in tables:
+            # Read by the snapper (Table has no field for it yet).
+            t.unruled = True  # type: ignore[attr-defined]
     else:
         unruled = set()
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, unruled=unruled)

@@ -30,6 +30,10 @@ MATCH_FLOOR = 0.40  # label similarity below this is no evidence at all
 # heavy scan), and yields to a clearly read row of the other format (a 2023
 # report printing 2019's single （六） row).
 YEAR_PRIOR = 0.40
+# Rows of a table placed from text alignment alone (no rules; the layout marks
+# it ``unruled``) also hold labels' second lines and scraps, so they are matched
+# to a template row only on a close label match, never by order alone.
+UNRULED_FLOOR = 0.70
 
 
 def version_for_year(year: int | None) -> str | None:
@@ -144,7 +148,8 @@ def read_title(pages: list[PageLayout]) -> tuple[str | None, int | None]:
 # Alignment
 
 
-def align(observed: list[str], canonical: list[str]) -> tuple[dict[int, int], float]:
+def align(observed: list[str], canonical: list[str],
+          floors: list[float] | None = None) -> tuple[dict[int, int], float]:
     """Monotone alignment of observed labels to canonical rows.
 
     Returns {canonical index: observed index} and the total score. Rows may be
@@ -153,6 +158,9 @@ def align(observed: list[str], canonical: list[str]) -> tuple[dict[int, int], fl
     """
     n, m = len(observed), len(canonical)
     sim = [[label_similarity(o, c) if o else 0.0 for c in canonical] for o in observed]
+    if floors is not None:
+        # A row may ask for a closer match than MATCH_FLOOR (see UNRULED_FLOOR).
+        sim = [[v if v >= f else 0.0 for v in row] for row, f in zip(sim, floors, strict=True)]
     best = [[0.0] * (m + 1) for _ in range(n + 1)]
     move = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
@@ -242,10 +250,13 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
             slots.append(c if c is not None and c.row == row.row and c.row_span == 1 else None)
         value_slots.append(slots)
     leaf = {v: [r.split("/")[-1] for r in templates()["三"][v]["rows"]] for v in ("2021", "2019")}
-    results = {v: align(labels, leaf[v]) for v in leaf}
+    unruled = [bool(getattr(r.table, "unruled", False)) for r in rows]
+    floors = [UNRULED_FLOOR if u else 0.0 for u in unruled]
+    results = {v: align(labels, leaf[v], floors) for v in leaf}
     version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
     pairs, _ = results[version]
-    usable = [any(s is not None for s in slots) for slots in value_slots]
+    usable = [any(s is not None for s in slots) and not u
+              for slots, u in zip(value_slots, unruled, strict=True)]
     pairs = fill_by_order(pairs, len(rows), len(leaf[version]), usable)
     out = []
     for j, row_path in enumerate(templates()["三"][version]["rows"]):

@@ -1,0 +1,48 @@
+"""Snapping rows onto the template: label floors for unruled tables, the year's
+format prior, and section 四's data row."""
+
+from __future__ import annotations
+
+from tallyscan.model import Cell, Reading, Table
+from tallyscan.postprocess import snap
+
+
+def test_align_floor_drops_weak_matches_only_where_asked():
+    observed = ["2.重", "2.重复申请"]
+    canonical = ["1.信访举报投诉类申请", "2.重复申请"]
+    pairs, _ = snap.align(observed[:1], canonical)
+    assert pairs == {1: 0}  # a three-character prefix is enough in a ruled table
+    pairs, _ = snap.align(observed[:1], canonical, floors=[0.97])
+    assert pairs == {}
+    pairs, _ = snap.align(observed[1:], canonical, floors=[0.97])
+    assert pairs == {1: 0}
+
+
+def test_version_for_year():
+    assert snap.version_for_year(2020) == "2019"
+    assert snap.version_for_year(2021) == "2021"
+    assert snap.version_for_year(None) is None
+
+
+def test_title_match():
+    assert snap.title_match("丰城市医疗保障局2022年政府信息公开")
+    assert not snap.title_match("丰城市医疗保障局")
+
+
+def _row_table(rows: list[list[str]]) -> Table:
+    n_cols = max(len(r) for r in rows)
+    cells = []
+    for r, texts in enumerate(rows):
+        for c, text in enumerate(texts):
+            cells.append(Cell(row=r, col=c, bbox=(c * 10.0, r * 10.0, c * 10.0 + 10, r * 10.0 + 10),
+                              reading=Reading.exact(text)))
+    return Table(page=0, bbox=(0, 0, n_cols * 10.0, len(rows) * 10.0),
+                 row_edges=[r * 10.0 for r in range(len(rows) + 1)],
+                 col_edges=[c * 10.0 for c in range(n_cols + 1)], cells=cells)
+
+
+def test_section_4_takes_the_row_with_most_printed_numbers():
+    data = [str(v) for v in range(1, 16)]
+    empty_below = [""] * 14 + ["—"]  # cut off a broken rule under the data row
+    out = snap.snap_section_四([_row_table([data, empty_below])])
+    assert [c.value for c in out] == list(range(1, 16))
