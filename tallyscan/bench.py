@@ -50,6 +50,9 @@ def _read_value(cell):
 def run(folder: Path, limit: int | None = None, groups_wanted: set[str] | None = None,
         names: set[str] | None = None) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+
+    cv2.setNumThreads(1)  # one core, as the pool's workers run
     from tallyscan.ingest import expand_inputs
     from tallyscan.pipeline import extract_document
     from tallyscan.settings import Settings

@@ -72,6 +72,9 @@ class Table:
     row_edges: list[float]
     col_edges: list[float]
     cells: list[Cell]
+    # Placed by text alignment on a page without rules: rows and columns are a
+    # guess, so no cell of it is vouched for by arithmetic alone.
+    unruled: bool = False
 
     @property
     def n_rows(self) -> int:
@@ -130,6 +133,8 @@ class CanonicalCell:
     template: str | None = None
     alternatives: CharAlternatives = field(default_factory=list)
     insertions: list[tuple[int, str, float]] = field(default_factory=list)
+    # "ruled": found in a grid of printed rules; "aligned": placed by text alignment.
+    placement: str = "ruled"
     # Why the cell is not plain `ok`: the equation that failed or decided it, or why
     # nothing could check it. Empty for `ok` cells.
     reason: str = ""

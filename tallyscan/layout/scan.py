@@ -430,7 +430,7 @@ def analyse_page(
         unruled = {id(t) for t in tables}
         for t in tables:
             # Read by the snapper (Table has no field for it yet).
-            t.unruled = True  # type: ignore[attr-defined]
+            t.unruled = True
     else:
         unruled = set()
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, unruled=unruled)

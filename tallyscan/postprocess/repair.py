@@ -58,6 +58,9 @@ BREAK_COST = 2 * -math.log(MIN_RELATIVE) + 1.0
 FREE_VALUE_COST = BREAK_COST
 # A chosen value is pinned when every other value costs at least this much more.
 PIN_MARGIN = math.log(20)
+# Solver time per document; what is not settled by then stays flagged. A sane grid
+# takes milliseconds; this bounds a pathological one (a broken grid, thousands of cells).
+TIME_BUDGET_S = 5.0
 
 
 # --------------------------------------------------------------------------- #
@@ -326,16 +329,16 @@ class _Model:
             r[self.free_cols[i][1]] = 1
         return r
 
-    def solve(self) -> tuple[float, np.ndarray] | None:
+    def solve(self, seconds: float = 10.0) -> tuple[float, np.ndarray] | None:
         """The most probable assignment: (its cost, the solution vector), or None."""
         res = milp(
             c=self.cost,
             integrality=self.integrality,
             bounds=Bounds(np.zeros(self.n), self.upper),
             constraints=LinearConstraint(np.array(self.rows), self.lo, self.hi),
-            options={"time_limit": 10.0},
+            options={"time_limit": max(0.05, seconds)},
         )
-        if res.x is None or res.status not in (0, 1):
+        if res.x is None or res.status != 0:  # not proven best (time limit): trust nothing
             return None
         return float(res.fun), res.x
 
@@ -353,8 +356,8 @@ class _Model:
     def broken(self, x: np.ndarray) -> list[int]:
         return [e for e, (zb, _, _) in enumerate(self.eq_cols) if x[zb] > 0.5]
 
-    def movable(self, checks: dict[str, int], budget: float,
-                broken: Iterable[int] = ()) -> tuple[set[str], int]:
+    def movable(self, checks: dict[str, int], budget: float, broken: Iterable[int] = (),
+                deadline: float = math.inf) -> tuple[set[str], int]:
         """The cells of ``checks`` that can take another value at a cost within ``budget``.
 
         Each round asks for a solution within the budget that moves as many of the
@@ -409,9 +412,12 @@ class _Model:
             # Any solution that moves cells will do: stop at half the optimum, not at proof.
             res = milp(c=c, integrality=integrality, bounds=bounds,
                        constraints=LinearConstraint(a, lo, hi),
-                       options={"time_limit": 10.0, "mip_rel_gap": 0.5})
+                       options={"time_limit": max(0.05, deadline - time.perf_counter()),
+                                "mip_rel_gap": 0.5})
             rounds += 1
             if res.x is None or res.status not in (0, 1):
+                if res.status == 1 or time.perf_counter() >= deadline:
+                    moved |= {keys[j] for j in remaining}  # out of time: vouch for nothing
                 break
             now = {j for j in remaining if res.x[self.n + 2 * j] > 0.5}
             if not now:
@@ -452,10 +458,13 @@ def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Ou
     for e in eqs:
         if e not in live and _residual(e, consts) != 0:
             broken_ids.add(e.id)
+    deadline = started + TIME_BUDGET_S
     for comp in _components(live, vars_):
+        if time.perf_counter() >= deadline:
+            break  # out of time: the rest keep their readings, unvouched (flagged)
         used = {k for e in comp for k in e.keys if k in vars_}
         model = _Model(comp, consts, {k: vars_[k] for k in used})
-        got = model.solve()
+        got = model.solve(deadline - time.perf_counter())
         calls += 1
         if got is None:
             continue
@@ -480,7 +489,7 @@ def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Ou
                 pinned[key] = True
         if checks:
             # Pinned: no solution within PIN_MARGIN of the best gives the cell another value.
-            moved, rounds = model.movable(checks, best + PIN_MARGIN - 1e-6, broken_here)
+            moved, rounds = model.movable(checks, best + PIN_MARGIN - 1e-6, broken_here, deadline)
             calls += rounds
             pinned.update({k: k not in moved for k in checks})
     out = _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_ids)
@@ -611,9 +620,16 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
             c = by_key[k]
             if c.status != "missing":
                 c.status = "inconsistent"
-                note = f"{e.describe()} does not hold as printed"
+                note = f"{e.describe()} does not hold with the values as read"
                 if note not in c.reason:
                     c.reason = (c.reason + "; " if c.reason else "") + note
+    # A table placed by text alignment: the sums check values, not which row or column
+    # they sit in (two swapped rows add up the same), so none of its cells is vouched for.
+    for c in cells:
+        if c.placement == "aligned" and c.status == "ok":
+            c.status = "low_confidence"
+            c.reason = ("placed by text alignment (no printed rules found): check its row and "
+                        "column" + (f"; {c.reason}" if c.reason else ""))
     # Cells outside every equation: only their own confidence speaks for them.
     for c in cells:
         if c.key in in_eqs:

@@ -203,7 +203,7 @@ def fill_by_order(pairs: dict[int, int], n_obs: int, n_can: int, usable: list[bo
 
 
 def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, page: int | None,
-              template: str, decimal: bool = False) -> CanonicalCell:
+              template: str, decimal: bool = False, table: Table | None = None) -> CanonicalCell:
     if cell is None:
         return CanonicalCell(section, row_path, col_path, None, "", 0.0, "missing", template=template)
     reading: Reading = cell.reading
@@ -216,6 +216,7 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         raw_text=reading.text, confidence=round(float(reading.confidence), 4), status=status,
         page=page, bbox=tuple(round(v, 1) for v in cell.bbox), template=template,
         alternatives=reading.alternatives, insertions=list(reading.insertions),
+        placement="aligned" if table is not None and table.unruled else "ruled",
     )
 
 
@@ -250,7 +251,7 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
             slots.append(c if c is not None and c.row == row.row and c.row_span == 1 else None)
         value_slots.append(slots)
     leaf = {v: [r.split("/")[-1] for r in templates()["三"][v]["rows"]] for v in ("2021", "2019")}
-    unruled = [bool(getattr(r.table, "unruled", False)) for r in rows]
+    unruled = [r.table.unruled for r in rows]
     floors = [UNRULED_FLOOR if u else 0.0 for u in unruled]
     results = {v: align(labels, leaf[v], floors) for v in leaf}
     version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
@@ -263,7 +264,8 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
         i = pairs.get(j)
         for ci, col in enumerate(cols):
             cell = value_slots[i][ci] if i is not None else None
-            out.append(make_cell("三", row_path, col, cell, rows[i].page if i is not None else None, version))
+            out.append(make_cell("三", row_path, col, cell, rows[i].page if i is not None else None, version,
+                                 table=rows[i].table if i is not None else None))
     return out, version
 
 
@@ -271,6 +273,7 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     cols = templates()["四"]["any"]["columns"]
     data_row: list[Cell] | None = None
     page = None
+    table = None
     best = -1
     for row in _rows_of(tables):
         singles = [c for c in row.cells if c.col_span == 1]
@@ -281,10 +284,11 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
             if printed >= best:
                 best = printed
                 data_row, page = sorted(singles, key=lambda c: c.col)[-len(cols):], row.page
+                table = row.table
     out = []
     for i, col in enumerate(cols):
         cell = data_row[i] if data_row is not None and len(data_row) == len(cols) else None
-        out.append(make_cell("四", "", col, cell, page, "any"))
+        out.append(make_cell("四", "", col, cell, page, "any", table=table))
     return out
 
 
@@ -356,7 +360,8 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
                     row, values, hdr = found
                     cell = _value_for_column(values, hdr, ci, col, len(b["columns"]))
                 out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
-                                     found[0].page if found else None, version, decimal=b.get("decimal", False)))
+                                     found[0].page if found else None, version, decimal=b.get("decimal", False),
+                                     table=found[0].table if found else None))
     return out, version
 
 

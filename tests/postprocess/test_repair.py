@@ -316,3 +316,34 @@ def test_lost_cells_in_a_zero_sum_are_zero():
     assert [got[k].value for k in lost] == [0, 0, 0]
     assert {got[k].status for k in lost} == {"repaired"}
     assert got[key3(seven, TOTAL)].status == "ok"
+
+
+def test_cells_placed_by_text_alignment_are_never_vouched_for():
+    """Two swapped rows add up the same: arithmetic cannot check placement."""
+    cells = table()
+    for c in cells.values():
+        if c.section == "三":
+            c.placement = "aligned"
+    key = nonzero_key(cells)
+    misread(cells[key], [[(ch, 0.6), ("9" if ch != "9" else "4", 0.3)] for ch in str(cells[key].value)])
+    out, got = run(cells)
+    assert out.failed_equations == []
+    assert {c.status for c in got.values() if c.section == "三"} == {"low_confidence"}
+    assert "text alignment" in got[key].reason
+    assert {c.status for c in got.values() if c.section == "四"} == {"ok"}
+
+
+def test_out_of_solver_time_nothing_is_repaired_or_vouched_for(monkeypatch):
+    from tallyscan.postprocess import repair
+
+    cells = table()
+    key = nonzero_key(cells)
+    true = cells[key].value
+    wrong = "8" if str(true)[-1] != "8" else "3"
+    misread(cells[key], [[(ch, 0.99)] for ch in str(true)[:-1]] + [[(wrong, 0.55), (str(true)[-1], 0.4)]])
+    monkeypatch.setattr(repair, "TIME_BUDGET_S", 0.0)
+    out, got = run(cells)
+    # Unsolved: kept as read and flagged (its sums fail with it), never repaired.
+    assert got[key].status == "inconsistent" and got[key].raw_text.endswith(wrong)
+    assert str(got[key].value).endswith(wrong)
+    assert out.failed_equations and not any(c.status == "repaired" for c in got.values())
