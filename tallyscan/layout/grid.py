@@ -337,19 +337,15 @@ def _group_to_table(
         return None
 
     rows = [e[0] for e in row_src]
+    v_sep = _v_separators(rows, col_src, min_coverage)
+    stray = _stray_columns(rows, [e[0] for e in col_src], v_sep)
+    if stray:
+        col_src = [e for k, e in enumerate(col_src) if k not in stray]
+        if len(col_src) < 2:
+            return None
+        v_sep = _v_separators(rows, col_src, min_coverage)
     cols = [e[0] for e in col_src]
     R, C = len(rows) - 1, len(cols) - 1
-
-    # boundary between slot (r, c) and (r, c+1): v-line at cols[c+1]
-    v_sep = np.zeros((R, max(C - 1, 0)), dtype=bool)
-    for k in range(1, C):
-        iv = col_src[k][1]
-        for r in range(R):
-            h = rows[r + 1] - rows[r]
-            if iv is None:
-                v_sep[r, k - 1] = True
-            elif h > _EPS:
-                v_sep[r, k - 1] = _covered(iv, rows[r], rows[r + 1]) >= min_coverage * h
     h_sep = np.zeros((max(R - 1, 0), C), dtype=bool)
     for k in range(1, R):
         iv = row_src[k][1]
@@ -390,6 +386,46 @@ def _group_to_table(
     cells.sort(key=lambda c: (c.row, c.col))
     bbox = (col_edges[0], row_edges[0], col_edges[-1], row_edges[-1])
     return Table(page=page, bbox=bbox, row_edges=row_edges, col_edges=col_edges, cells=cells)
+
+
+def _v_separators(rows: list[float], col_src: list[tuple[float, list[list[float]] | None]],
+                  min_coverage: float) -> np.ndarray:
+    """``[r, k-1]``: the v-line at column edge k separates the slots of row r."""
+    R, C = len(rows) - 1, len(col_src) - 1
+    v_sep = np.zeros((R, max(C - 1, 0)), dtype=bool)
+    for k in range(1, C):
+        iv = col_src[k][1]
+        for r in range(R):
+            h = rows[r + 1] - rows[r]
+            if iv is None:
+                v_sep[r, k - 1] = True
+            elif h > _EPS:
+                v_sep[r, k - 1] = _covered(iv, rows[r], rows[r + 1]) >= min_coverage * h
+    return v_sep
+
+
+# A vertical line separating less than this share of the table's height ...
+STRAY_MAX_SHARE = 0.3
+# ... and cutting off a column narrower than this share of the median column is
+# a stroke, speck run or seal edge, not a rule: real sub-columns (section 二's
+# blocks) are as wide as their neighbours, and real rules run through their rows.
+STRAY_MAX_WIDTH = 0.5
+
+
+def _stray_columns(rows: list[float], cols: list[float], v_sep: np.ndarray) -> set[int]:
+    """Interior column edges (indices into ``cols``) made by stray vertical ink."""
+    if len(cols) < 4 or v_sep.size == 0:
+        return set()
+    heights = np.diff(np.asarray(rows, dtype=float))
+    widths = np.diff(np.asarray(cols, dtype=float))
+    total = float(heights.sum())
+    median = float(np.median(widths))
+    out = set()
+    for k in range(1, len(cols) - 1):
+        share = float(heights[v_sep[:, k - 1]].sum()) / total if total > _EPS else 1.0
+        if share < STRAY_MAX_SHARE and min(widths[k - 1], widths[k]) < STRAY_MAX_WIDTH * median:
+            out.add(k)
+    return out
 
 
 def _merge_slots(

@@ -239,3 +239,28 @@ def test_join_pieces_spacing_and_order():
     ]
     assert join_pieces(pieces) == "法律援助服务机构"
     assert join_pieces([]) == ""
+
+
+def test_stray_vertical_ink_in_two_rows_does_not_add_a_column():
+    """A stroke crossing two rows' rules next to a real rule is not a column edge."""
+    xs = [0.0, 40.0, 80.0, 120.0, 160.0, 200.0]
+    ys = [float(y) for y in range(0, 220, 20)]  # 10 rows
+    hs, vs = full_grid(xs, ys)
+    vs.append(vline(92.0, 140.0, 180.0))  # rows 7 and 8 only, 12 pt right of x=80
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert t.col_edges == pytest.approx(xs)
+    assert (t.n_rows, t.n_cols) == (10, 5)
+    assert all(c.col_span == 1 for c in t.cells)
+
+
+def test_a_sub_column_rule_of_a_few_rows_stays():
+    """Section 二's first block splits its rows into three equal value columns; the
+    blocks below have one: those rules cover few rows but make full-width columns."""
+    xs = [0.0, 100.0, 200.0, 300.0, 400.0]
+    ys = [float(y) for y in range(0, 220, 20)]  # 10 rows
+    hs = [hline(y, xs[0], xs[-1]) for y in ys]
+    vs = [vline(x, ys[0], ys[-1]) for x in (0.0, 100.0, 400.0)]
+    vs += [vline(x, 0.0, 40.0) for x in (200.0, 300.0)]  # only the first two rows
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert t.col_edges == pytest.approx(xs)
+    assert cell_at(t, 0, 2).col_span == 1 and cell_at(t, 5, 1).col_span == 3
