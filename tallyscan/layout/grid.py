@@ -331,8 +331,8 @@ def _group_to_table(
         p = v_lines[c]
         col_src.append((V.cluster_pos[c], _merge_intervals(zip(V.lo[p], V.hi[p], strict=True), 0)))
     col_src += [(x, None) for x in virt_x]
-    row_src.sort(key=lambda e: e[0])
-    col_src.sort(key=lambda e: e[0])
+    row_src = _merge_close(sorted(row_src, key=lambda e: e[0]), SLIVER * tol)
+    col_src = _merge_close(sorted(col_src, key=lambda e: e[0]), SLIVER * tol)
     if len(row_src) < 2 or len(col_src) < 2:
         return None
 
@@ -386,6 +386,30 @@ def _group_to_table(
     cells.sort(key=lambda c: (c.row, c.col))
     bbox = (col_edges[0], row_edges[0], col_edges[-1], row_edges[-1])
     return Table(page=page, bbox=bbox, row_edges=row_edges, col_edges=col_edges, cells=cells)
+
+
+# Two parallel lines closer than this many tolerances bound no cell (no glyph fits
+# between them): a doubled or thickened rule seen as two, merged into one.
+SLIVER = 1.5
+
+
+def _merge_close(src: list[tuple[float, list[list[float]] | None]], gap: float
+                 ) -> list[tuple[float, list[list[float]] | None]]:
+    """Sorted edges with neighbours closer than ``gap`` merged (their pieces joined)."""
+    out: list[tuple[float, list[list[float]] | None]] = []
+    for pos, iv in src:
+        if out and pos - out[-1][0] < gap:
+            prev_pos, prev_iv = out[-1]
+            if prev_iv is None or iv is None:
+                merged = None
+                pos = prev_pos if prev_iv is None else pos
+            else:
+                merged = _merge_intervals([tuple(x) for x in prev_iv + iv], 0)
+                pos = (prev_pos + pos) / 2
+            out[-1] = (pos, merged)
+        else:
+            out.append((pos, iv))
+    return out
 
 
 def _v_separators(rows: list[float], col_src: list[tuple[float, list[list[float]] | None]],
@@ -624,7 +648,21 @@ def assign_words(
 Split = tuple[float, float, float]
 
 
-def split_cells(table: Table, v_splits: Sequence[Split], h_splits: Sequence[Split]) -> Table:
+def _away_from(splits: Sequence[Split], edges: Sequence[float], gap: float) -> list[Split]:
+    """Splits at least ``gap`` from every edge; splits at one position are all kept."""
+    if gap <= 0:
+        return list(splits)
+    taken = list(edges)
+    out: list[Split] = []
+    for sp in sorted(splits):
+        if all(abs(sp[0] - e) >= gap for e in taken) or any(abs(sp[0] - o[0]) < _EPS for o in out):
+            out.append(sp)
+            taken.append(sp[0])
+    return out
+
+
+def split_cells(table: Table, v_splits: Sequence[Split], h_splits: Sequence[Split],
+                min_gap: float = 0.0) -> Table:
     """The table with cells cut along lines the scan lost.
 
     A vertical split ``(x, y0, y1)`` separates the grid slots on either side of
@@ -632,8 +670,12 @@ def split_cells(table: Table, v_splits: Sequence[Split], h_splits: Sequence[Spli
     ``(y, x0, x1)`` separates the slots above and below ``y`` whose horizontal
     centre lies in ``[x0, x1]``. Slots the table already separated stay
     separated; everything else is merged as :func:`build_tables` does. Readings
-    are not kept (the result is a layout, before OCR).
+    are not kept (the result is a layout, before OCR). A split closer than
+    ``min_gap`` to an edge the table has (or to an earlier split) would only cut
+    a sliver no glyph fits in, and is ignored.
     """
+    v_splits = _away_from(v_splits, table.col_edges, min_gap)
+    h_splits = _away_from(h_splits, table.row_edges, min_gap)
     if not v_splits and not h_splits:
         return table
     rows = sorted(set(table.row_edges) | {y for y, _, _ in h_splits})

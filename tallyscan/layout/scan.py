@@ -423,7 +423,7 @@ def analyse_page(
     tables = build_tables(h_segs, v_segs, tolerance=0.6 * char_h * s, min_coverage=0.5, page=index)
     tables = [t for t in tables if t.n_rows >= 1 and t.n_cols >= 2]
     ink, boxes = text_blobs(binary, cv2.bitwise_or(horiz, vert), char_h)
-    tables = [split_cells(t, *text_splits(t, boxes, char_h, s)) for t in tables]
+    tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
     if not tables:
         # No rules found at all (a fax-like page): tables from text alignment.
         tables = text_tables(boxes, char_h, s, index)
