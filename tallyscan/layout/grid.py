@@ -331,7 +331,7 @@ def _group_to_table(
         p = v_lines[c]
         col_src.append((V.cluster_pos[c], _merge_intervals(zip(V.lo[p], V.hi[p], strict=True), 0)))
     col_src += [(x, None) for x in virt_x]
-    row_src = _merge_close(sorted(row_src, key=lambda e: e[0]), SLIVER * tol)
+    row_src.sort(key=lambda e: e[0])
     col_src = _merge_close(sorted(col_src, key=lambda e: e[0]), SLIVER * tol)
     if len(row_src) < 2 or len(col_src) < 2:
         return None
@@ -388,7 +388,7 @@ def _group_to_table(
     return Table(page=page, bbox=bbox, row_edges=row_edges, col_edges=col_edges, cells=cells)
 
 
-# Two parallel lines closer than this many tolerances bound no cell (no glyph fits
+# Two vertical lines closer than this many tolerances bound no column (no glyph fits
 # between them): a doubled or thickened rule seen as two, merged into one.
 SLIVER = 1.5
 
