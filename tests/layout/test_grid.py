@@ -264,3 +264,24 @@ def test_a_sub_column_rule_of_a_few_rows_stays():
     (t,) = build_tables(hs, vs, tolerance=TOL)
     assert t.col_edges == pytest.approx(xs)
     assert cell_at(t, 0, 2).col_span == 1 and cell_at(t, 5, 1).col_span == 3
+
+
+def test_a_doubled_vertical_rule_is_one_edge():
+    """Two strokes 2 pt apart (a double or thickened rule) bound no column between them."""
+    xs = [0.0, 100.0, 200.0, 300.0]
+    hs, vs = full_grid(xs, YS)
+    vs.append(vline(202.0, YS[0], YS[-1]))
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert t.n_cols == 3
+    assert t.col_edges[2] == pytest.approx(201.0)
+
+
+def test_a_split_next_to_an_existing_rule_is_ignored():
+    from tallyscan.layout.grid import split_cells
+
+    hs, vs = full_grid(XS, YS)
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    near = split_cells(t, [(102.0, 0.0, 60.0)], [], min_gap=8.0)
+    assert near.col_edges == pytest.approx(XS)
+    far = split_cells(t, [(150.0, 0.0, 60.0)], [], min_gap=8.0)
+    assert far.col_edges == pytest.approx([0.0, 100.0, 150.0, 200.0, 300.0])
