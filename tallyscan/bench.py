@@ -158,7 +158,7 @@ def render_markdown(report: dict, folder: Path) -> str:
         )
     times = [t for g in report["groups"].values() for t in g.get("repair_times", [])]
     total_wrong_ok = sum(int(g["wrong_ok"]) for g in report["groups"].values())
-    lines += ["", f"Wrong values with status `ok`, whole devset: **{total_wrong_ok}**."]
+    lines += ["", f"Wrong values with status `ok`, all documents: **{total_wrong_ok}**."]
     if times:
         lines.append(f"Repair time per document: median {1000 * statistics.median(times):.1f} ms, "
                      f"max {1000 * max(times):.1f} ms.")
