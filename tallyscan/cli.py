@@ -76,7 +76,7 @@ document status (documents.csv):
   done            the document was processed
   failed          it was not; error_code says why (empty_file, corrupt_document,
                   encrypted, no_pages, too_many_pages, page_too_large,
-                  unsupported_format, unsafe_archive, no_table_found,
+                  unsupported_format, unsafe_archive, no_table_found, active_content,
                   engine_unavailable, bad_input, timeout, internal_error) and
                   error_message names the file and what to do
 """

@@ -78,6 +78,12 @@ class NoTableFound(InputError):
     code = "no_table_found"
 
 
+class ActiveContent(InputError):
+    """The PDF carries JavaScript: refused unless TALLYSCAN_ALLOW_JAVASCRIPT=1."""
+
+    code = "active_content"
+
+
 class EngineUnavailable(TallyscanError):
     """An OCR engine was asked for but cannot run here (not installed, no models)."""
 

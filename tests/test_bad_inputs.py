@@ -221,9 +221,13 @@ def test_decompression_bomb_inside_pdf(tmp_path, mk, fake_stages):
     assert_failed(r, "page_too_large", "bomb.pdf", "megapixels")
 
 
-def test_pdf_with_javascript_is_processed_without_running_it(tmp_path, mk, fake_stages):
-    r = run_one(mk.write(tmp_path / "js.pdf", javascript_pdf(mk.pdf())))
+def test_pdf_with_javascript_is_refused_unless_allowed(tmp_path, mk, fake_stages):
+    path = mk.write(tmp_path / "js.pdf", javascript_pdf(mk.pdf()))
+    assert_failed(run_one(path), "active_content", "js.pdf", "JavaScript",
+                  "TALLYSCAN_ALLOW_JAVASCRIPT=1")
+    r = run_one(path, Settings(allow_javascript=1))  # read, and the script never runs
     assert r.status == "done", r.error_message
+    assert run_one(mk.write(tmp_path / "plain.pdf", mk.pdf())).status == "done"
 
 
 def test_too_many_pages(tmp_path, mk, fake_stages):

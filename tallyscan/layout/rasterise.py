@@ -27,6 +27,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ import pymupdf
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from tallyscan.exceptions import (
+    ActiveContent,
     CorruptDocument,
     EmptyFile,
     EncryptedDocument,
@@ -114,12 +116,35 @@ def open_pdf(
                 raise CorruptDocument(DAMAGED, document=name)
             raise NoPages("the PDF has no pages; re-export it from the original", document=name)
         check_document(doc, name, settings)
+        if not settings.allow_javascript and has_javascript(doc):
+            raise ActiveContent(
+                "the PDF carries JavaScript (active content), which tallyscan does not accept; "
+                "print it to a new PDF (or scan it) and submit that, or set "
+                f"{Settings.env_var('allow_javascript')}=1 to read it anyway (the script is "
+                "never run)",
+                document=name,
+            )
     except Exception:
         doc.close()
         raise
     if doc.is_repaired:
         log.info("%s: the PDF was damaged and repaired on opening", name)
     return doc
+
+
+_JAVASCRIPT = re.compile(r"/(?:JavaScript|JS)\b")
+
+
+def has_javascript(doc: pymupdf.Document) -> bool:
+    """Whether any object of the PDF is a JavaScript action or name-tree entry."""
+    for xref in range(1, doc.xref_length()):
+        try:
+            text = doc.xref_object(xref, compressed=True)
+        except Exception:  # a damaged object: not evidence either way
+            continue
+        if _JAVASCRIPT.search(text):
+            return True
+    return False
 
 
 def check_document(doc: pymupdf.Document, name: str | None, settings: Settings) -> None:
