@@ -10,6 +10,7 @@ import zlib
 
 import pymupdf
 import pytest
+from hostile_files import javascript_pdf, zero_page_pdf
 
 from tallyscan.cli import main
 from tallyscan.exceptions import EngineUnavailable, ExitCode
@@ -21,22 +22,6 @@ from tallyscan.settings import Settings
 
 # --------------------------------------------------------------------------- #
 # Builders
-
-
-def zero_page_pdf() -> bytes:
-    """A well-formed PDF whose page tree is empty (PyMuPDF refuses to save one)."""
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
 
 
 def huge_png_header(w: int, h: int) -> bytes:
@@ -62,16 +47,6 @@ def pdf_with_huge_image(w: int = 40000, h: int = 40000) -> bytes:
     doc.xref_set_key(xref, "Filter", "/FlateDecode")
     doc.xref_set_key(xref, "DecodeParms", "null")
     doc.xref_set_key(xref, "SMask", "null")
-    return doc.tobytes()
-
-
-def javascript_pdf(pdf: bytes) -> bytes:
-    doc = pymupdf.open(stream=pdf)
-    cat = doc.pdf_catalog()
-    js = doc.get_new_xref()
-    doc.update_object(js, "<< /S /JavaScript /JS (app.alert\\('pwned'\\); this.exportDataObject\\({cName: 'x'}\\);) >>")
-    doc.xref_set_key(cat, "OpenAction", f"{js} 0 R")
-    doc.xref_set_key(cat, "Names", f"<< /JavaScript << /Names [(a) {js} 0 R] >> >>")
     return doc.tobytes()
 
 

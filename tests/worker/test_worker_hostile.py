@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import pymupdf
+from hostile_files import javascript_pdf, zero_page_pdf
 
 from tallyscan.synth import make_report
 
@@ -26,21 +27,6 @@ def _png(w: int = 200, h: int = 100) -> bytes:
     pix = pymupdf.Pixmap(pymupdf.csGRAY, pymupdf.IRect(0, 0, w, h), False)
     pix.clear_with(255)
     return pix.tobytes("png")
-
-
-def zero_page_pdf() -> bytes:
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
 
 
 def corrupted_xref_pdf() -> bytes:
@@ -75,15 +61,6 @@ def huge_image_pdf(w: int = 40000, h: int = 40000) -> bytes:
     for key, value in (("Width", str(w)), ("Height", str(h)), ("ColorSpace", "/DeviceGray"),
                        ("Filter", "/FlateDecode"), ("DecodeParms", "null"), ("SMask", "null")):
         doc.xref_set_key(xref, key, value)
-    return doc.tobytes()
-
-
-def javascript_pdf(pdf: bytes) -> bytes:
-    doc = pymupdf.open(stream=pdf)
-    catalog = doc.pdf_catalog()
-    js = doc.get_new_xref()
-    doc.update_object(js, "<< /S /JavaScript /JS (app.alert\\('pwned'\\);) >>")
-    doc.xref_set_key(catalog, "OpenAction", f"{js} 0 R")
     return doc.tobytes()
 
 
