@@ -10,19 +10,19 @@ written, found or not.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
 from tallyscan.exceptions import NoTableFound
 from tallyscan.model import CanonicalCell, Cell, PageLayout, Reading, Table
 from tallyscan.postprocess.labels import label_similarity, norm_label
 from tallyscan.postprocess.numbers import parse_number
+from tallyscan.postprocess.template_data import OK_CONFIDENCE, templates
 
-OK_CONFIDENCE = 0.90  # below this an OCR'd number is shown to a person
+# A value placed by position because its row's cells do not match the template.
+GUESSED_PLACE_CONFIDENCE = 0.5
 MATCH_FLOOR = 0.40  # label similarity below this is no evidence at all
 # What the report's year says about its format (2019 format for the 2019 and 2020
 # reports, 2021 format from 2021 on) counts as much as one label matched at
@@ -41,13 +41,6 @@ def version_for_year(year: int | None) -> str | None:
     if year is None:
         return None
     return "2019" if year <= 2020 else "2021"
-
-
-@cache
-def templates() -> dict:
-    """The canonical tables, loaded from templates/report.json."""
-    text = resources.files("tallyscan.postprocess").joinpath("templates/report.json").read_text("utf-8")
-    return json.loads(text)["sections"]
 
 
 @dataclass
@@ -355,19 +348,29 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
                 if s > best:
                     best, found = s, (row, values, hdr)
             for ci, col in enumerate(b["columns"]):
-                cell = None
+                cell, exact = None, True
                 if found is not None:
                     row, values, hdr = found
-                    cell = _value_for_column(values, hdr, ci, col, len(b["columns"]))
-                out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
-                                     found[0].page if found else None, version, decimal=b.get("decimal", False),
-                                     table=found[0].table if found else None))
+                    cell, exact = _value_for_column(values, hdr, ci, col, len(b["columns"]))
+                made = make_cell("二", f"{b['heading']}/{label}", col, cell,
+                                 found[0].page if found else None, version, decimal=b.get("decimal", False),
+                                 table=found[0].table if found else None)
+                if cell is not None and not exact:
+                    # The row's cells do not match the block's columns: the value was
+                    # placed by its header's position, a guess no sum can check here.
+                    made.confidence = min(made.confidence, GUESSED_PLACE_CONFIDENCE)
+                    made.status = "low_confidence"
+                    made.reason = (f"the row has {len(values)} value cells where the template has "
+                                   f"{len(b['columns'])}; placed under its header by position")
+                out.append(made)
     return out, version
 
 
-def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int, name: str, k: int) -> Cell | None:
+def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int, name: str,
+                      k: int) -> tuple[Cell | None, bool]:
+    """The value cell of column ``index``, and whether the row's structure said so exactly."""
     if len(values) == k:
-        return values[index]
+        return values[index], True
     if header:
         h = max(header, key=lambda c: label_similarity(c.text, name))
         if label_similarity(h.text, name) >= 0.5:
@@ -375,8 +378,8 @@ def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int,
             overlap = [(min(hx1, v.bbox[2]) - max(hx0, v.bbox[0]), v) for v in values]
             ov, cell = max(overlap, key=lambda t: t[0], default=(0, None))
             if ov > 0:
-                return cell
-    return None
+                return cell, False
+    return None, True
 
 
 # --------------------------------------------------------------------------- #
