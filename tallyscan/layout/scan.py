@@ -988,12 +988,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
         return [], []
     vals = np.array(values)
     vcx = (vals[:, 0] + vals[:, 2]) / 2
-    order = np.argsort(vcx)
-    clusters: list[list[int]] = [[int(order[0])]]
-    for i in order[1:]:
-        if vcx[i] - vcx[clusters[-1][-1]] > 0.8 * char_h:
-            clusters.append([])
-        clusters[-1].append(int(i))
+    clusters = _columns_by_centre(vcx, 0.8 * char_h)
     clusters = [c for c in clusters if len(c) >= 3]
     if not clusters:
         return [], []
@@ -1118,18 +1113,24 @@ def text_tables(boxes: np.ndarray, char_h: float, s: float, page: int) -> list[T
     return tables
 
 
+def _columns_by_centre(cx: np.ndarray, gap: float) -> list[list[int]]:
+    """Indices of boxes grouped into columns: sorted centres, a new column after a gap."""
+    order = np.argsort(cx)
+    clusters: list[list[int]] = [[int(order[0])]]
+    for i in order[1:]:
+        if cx[i] - cx[clusters[-1][-1]] > gap:
+            clusters.append([])
+        clusters[-1].append(int(i))
+    return clusters
+
+
 def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Table | None:
     vals = np.array([v for i in reg for v in info[i][2]])
     # Several lines of values, or one long row of them (section 四's data row).
     if len(vals) < 3 or (len(reg) < 2 and len(vals) < 8):
         return None
     vcx = (vals[:, 0] + vals[:, 2]) / 2
-    order = np.argsort(vcx)
-    clusters: list[list[int]] = [[int(order[0])]]
-    for i in order[1:]:
-        if vcx[i] - vcx[clusters[-1][-1]] > 0.8 * char_h:
-            clusters.append([])
-        clusters[-1].append(int(i))
+    clusters = _columns_by_centre(vcx, 0.8 * char_h)
     need = max(1, min(3, len(reg) // 4))
     clusters = [c for c in clusters if len(c) >= need]
     if len(clusters) < 3:

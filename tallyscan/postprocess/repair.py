@@ -611,10 +611,7 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
             c.status = "ok"
             c.reason = ""
     failed = []
-    for e in eqs:
-        r = _residual(e, final)
-        if r is None or r == 0:
-            continue
+    for e in _failing(eqs, final):
         failed.append(_failure(e, final, in_eqs))
         for k in e.keys:
             c = by_key[k]
@@ -752,12 +749,13 @@ def check_equations(cells: Iterable[CanonicalCell],
     by_key = {c.key: c for c in cells}
     eqs, in_eqs = _equations_of(by_key, sections)
     values = {k: _int_value(c) for k, c in by_key.items()}
-    failures, failing = [], defaultdict(list)
-    for e in eqs:
-        r = _residual(e, values)
-        if r is None or r == 0:
-            continue
-        failures.append(_failure(e, values, in_eqs))
+    failing = defaultdict(list)
+    for e in _failing(eqs, values):
         for k in e.keys:
             failing[k].append(e.id)
-    return failures, dict(failing)
+    return [_failure(e, values, in_eqs) for e in _failing(eqs, values)], dict(failing)
+
+
+def _failing(eqs: list[Equation], values: dict[str, int | None]) -> list[Equation]:
+    """The equations that do not hold with ``values`` (those with an unknown are not judged)."""
+    return [e for e in eqs if _residual(e, values) not in (None, 0)]
