@@ -205,7 +205,8 @@ def _cut_crops(origin: Origin, result: DocumentResult, cells: list[CanonicalCell
         return {}
     try:
         for n, cell in enumerate(cells):
-            box = cell.bbox or _row_box(result, cell)
+            row = _row_box(result, cell)
+            box = cell.bbox or row
             if cell.page is None or box is None:
                 continue
             if cell.page not in pages:
@@ -216,7 +217,6 @@ def _cut_crops(origin: Origin, result: DocumentResult, cells: list[CanonicalCell
             row_png = doc_dir / f"p{cell.page + 1}-{cell.section}-{n:03d}-row.png"
             cv2.imwrite(str(cell_png), _cut(image, box, scale))
             paths = [str(cell_png.relative_to(relative_to)), ""]
-            row = _row_box(result, cell)
             if row is not None:
                 cv2.imwrite(str(row_png), _cut(image, row, scale))
                 paths[1] = str(row_png.relative_to(relative_to))

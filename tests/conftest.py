@@ -8,16 +8,15 @@ the fake snapper raise NoTableFound, as the real one does.
 
 from __future__ import annotations
 
-import io
 import sys
 import types
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pymupdf
 import pytest
+from hostile_files import zip_bytes
 
 from tallyscan.exceptions import NoTableFound
 from tallyscan.model import CanonicalCell, PageLayout, TextLine
@@ -44,14 +43,6 @@ def png_bytes(w: int = 120, h: int = 80, color: bool = False, dark_square: bool 
     ok, buf = cv2.imencode(".png", img)
     assert ok
     return buf.tobytes()
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def write(path: Path, data: bytes) -> Path:

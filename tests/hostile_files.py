@@ -1,8 +1,20 @@
-"""Builders of hostile PDFs shared by the pipeline's and the service's bad-input tests."""
+"""Builders of hostile files shared by the pipeline's and the service's bad-input tests."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pymupdf
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A ZIP archive of ``members`` (name -> bytes), names kept as given."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
 
 
 def zero_page_pdf() -> bytes:

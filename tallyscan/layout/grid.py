@@ -275,21 +275,19 @@ def _group_to_table(
     def prune(
         kh: set[int], kv: set[int], virt_x: list[float], virt_y: list[float]
     ) -> tuple[set[int], set[int]]:
+        def crossing_two(lines: set[int], touch, others: set[int], extent, virt) -> set[int]:
+            """The lines that meet at least two kept perpendicular (or virtual) lines."""
+            kept = set()
+            for c in lines:
+                lo, hi = extent(c)
+                n = len(touch[c] & others) + sum(1 for p in virt if lo - tol <= p <= hi + tol)
+                if n >= 2:
+                    kept.add(c)
+            return kept
+
         while True:
-            nh_ = set()
-            for c in kh:
-                n = len(touch_h[c] & kv)
-                lo, hi = h_extent(c)
-                n += sum(1 for x in virt_x if lo - tol <= x <= hi + tol)
-                if n >= 2:
-                    nh_.add(c)
-            nv_ = set()
-            for c in kv:
-                n = len(touch_v[c] & nh_)
-                lo, hi = v_extent(c)
-                n += sum(1 for y in virt_y if lo - tol <= y <= hi + tol)
-                if n >= 2:
-                    nv_.add(c)
+            nh_ = crossing_two(kh, touch_h, kv, h_extent, virt_x)
+            nv_ = crossing_two(kv, touch_v, nh_, v_extent, virt_y)
             if nh_ == kh and nv_ == kv:
                 return kh, kv
             kh, kv = nh_, nv_

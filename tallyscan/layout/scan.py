@@ -42,8 +42,6 @@ class ScanWork:
     metrics: PageMetrics
     blobs: np.ndarray  # (n, 4) x0, y0, x1, y1 of text blobs, pixels
     cell_blobs: dict[int, list[int]] = field(default_factory=dict)  # id(cell) -> blob idx
-    # id(table) of tables placed from text alignment alone (no rules)
-    unruled: set[int] = field(default_factory=set)
 
 
 # --------------------------------------------------------------------------- #
@@ -427,13 +425,7 @@ def analyse_page(
     if not tables:
         # No rules found at all (a fax-like page): tables from text alignment.
         tables = text_tables(boxes, char_h, s, index)
-        unruled = {id(t) for t in tables}
-        for t in tables:
-            # Read by the snapper (Table has no field for it yet).
-            t.unruled = True
-    else:
-        unruled = set()
-    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, unruled=unruled)
+    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
     h, w = gray.shape[:2]
@@ -882,7 +874,7 @@ def recognise_cells(
         k += n
         target.reading = merge_readings(parts)
     for t in layout.tables:
-        if id(t) in work.unruled:
+        if t.unruled:
             # Without rules, which row and column a reading belongs to is a
             # guess, and an empty cell may be an erased dash or digit: nothing
             # here is sure enough to pass unchecked.
@@ -1168,4 +1160,4 @@ def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Tab
         for c in range(len(cpt) - 1)
     ]
     return Table(page=page, bbox=(cpt[0], rpt[0], cpt[-1], rpt[-1]), row_edges=rpt,
-                 col_edges=cpt, cells=cells)
+                 col_edges=cpt, cells=cells, unruled=True)

@@ -190,11 +190,11 @@ def _best_strings(options: list[list[tuple[str, float]]], k: int) -> list[tuple[
 
 @dataclass
 class _Var:
-    """An unsure cell: a choice among candidates, and maybe a free value."""
+    """An unsure cell: a choice among candidates, or (at a price) a free value."""
 
     key: str
     cands: list[Candidate]
-    free_cost: float | None  # None: no free value allowed
+    free_cost: float  # price of a value none of its readings support
     top: int | None  # the top reading's value, None when there is none
 
 
@@ -232,74 +232,46 @@ class _Model:
     """The MILP over the unsure cells of the equations that involve any of them."""
 
     def __init__(self, eqs: list[Equation], consts: dict[str, int], vars_: dict[str, _Var]):
-        self.eqs = eqs
         self.vars = list(vars_.values())
         self.index = {v.key: i for i, v in enumerate(self.vars)}
-        # Column layout: per var its candidate binaries, then [free binary, free value];
-        # per equation [broken, slack+, slack-].
-        cols: list[tuple[str, int, int]] = []
-        cost: list[float] = []
-        integ: list[int] = []
-        upper: list[float] = []
         # Values bound: twice everything printed in these equations (a tight bound keeps
         # the big-M relaxations strong: the whole document's sum made some solves slow).
-        mine = {k for e in eqs for k in e.keys if k in consts}
-        big = 10 + 2 * sum(abs(consts[k]) for k in mine)
-        big += 2 * sum(max((c.value for c in v.cands), default=0) for v in self.vars)
-        self.big = float(big)
-        self.var_cols: list[list[int]] = []
-        self.free_cols: list[tuple[int, int] | None] = []
-        for i, v in enumerate(self.vars):
-            mine = []
-            for k, c in enumerate(v.cands):
-                mine.append(len(cols))
-                cols.append(("cand", i, k))
-                cost.append(-c.logp)
-                integ.append(1)
-                upper.append(1)
-            self.var_cols.append(mine)
-            if v.free_cost is not None:
-                fb = len(cols)
-                cols.append(("free", i, 0))
-                cost.append(v.free_cost)
-                integ.append(1)
-                upper.append(1)
-                fy = len(cols)
-                cols.append(("freeval", i, 0))
-                cost.append(0.0)
-                integ.append(1)
-                upper.append(self.big)
-                self.free_cols.append((fb, fy))
-            else:
-                self.free_cols.append(None)
-        self.eq_cols: list[tuple[int, int, int]] = []
-        for _ in eqs:
-            base = len(cols)
-            cols += [("broken", 0, 0), ("slack+", 0, 0), ("slack-", 0, 0)]
-            cost += [BREAK_COST, 0.0, 0.0]
-            integ += [1, 1, 1]
-            upper += [1, self.big, self.big]
-            self.eq_cols.append((base, base + 1, base + 2))
-        self.n = len(cols)
+        printed = {k for e in eqs for k in e.keys if k in consts}
+        self.big = float(10 + 2 * sum(abs(consts[k]) for k in printed)
+                         + 2 * sum(max((c.value for c in v.cands), default=0) for v in self.vars))
+        cost: list[float] = []
+        upper: list[float] = []
+
+        def column(c: float, u: float) -> int:
+            cost.append(c)
+            upper.append(u)
+            return len(cost) - 1
+
+        # Columns, all integer: per cell a binary per candidate, then a binary "free
+        # value" and that value; per equation a binary "broken" and two slacks.
+        self.var_cols = [[column(-c.logp, 1) for c in v.cands] for v in self.vars]
+        self.free_cols = [(column(v.free_cost, 1), column(0.0, self.big)) for v in self.vars]
+        self.eq_cols = [(column(BREAK_COST, 1), column(0.0, self.big), column(0.0, self.big))
+                        for _ in eqs]
+        self.n = len(cost)
         self.cost = np.array(cost)
-        self.integrality = np.array(integ)
+        self.integrality = np.ones(self.n)
         self.upper = np.array(upper, dtype=float)
         rows, lo, hi = [], [], []
-        for i in range(len(self.vars)):  # exactly one option per unsure cell
+
+        def row(entries: dict[int, float], low: float, high: float) -> None:
             r = np.zeros(self.n)
-            r[self.var_cols[i]] = 1
-            if self.free_cols[i]:
-                fb, fy = self.free_cols[i]
-                r[fb] = 1
-                link = np.zeros(self.n)  # the free value is 0 unless chosen
-                link[fy], link[fb] = 1, -self.big
-                rows.append(link)
-                lo.append(-np.inf)
-                hi.append(0)
+            for col, v in entries.items():
+                r[col] += v
             rows.append(r)
-            lo.append(1)
-            hi.append(1)
-        for e, eq in enumerate(eqs):
+            lo.append(low)
+            hi.append(high)
+
+        for i in range(len(self.vars)):
+            fb, fy = self.free_cols[i]
+            row({c: 1 for c in self.var_cols[i]} | {fb: 1}, 1, 1)  # exactly one option
+            row({fy: 1, fb: -self.big}, -np.inf, 0)  # the free value is 0 unless chosen
+        for eq, (zb, sp, sm) in zip(eqs, self.eq_cols, strict=True):
             r = np.zeros(self.n)
             rhs = 0.0
             for sign, keys in ((1, eq.left), (-1, eq.right)):
@@ -308,25 +280,19 @@ class _Model:
                         r += sign * self.value_row(self.index[key])
                     else:
                         rhs -= sign * consts[key]
-            zb, sp, sm = self.eq_cols[e]
             r[sp], r[sm] = 1, -1
             rows.append(r)
             lo.append(rhs)
             hi.append(rhs)
-            for s in (sp, sm):
-                link = np.zeros(self.n)
-                link[s], link[zb] = 1, -self.big
-                rows.append(link)
-                lo.append(-np.inf)
-                hi.append(0)
+            for slack in (sp, sm):  # slack only where the equation is let break
+                row({slack: 1, zb: -self.big}, -np.inf, 0)
         self.rows, self.lo, self.hi = rows, lo, hi
 
     def value_row(self, i: int) -> np.ndarray:
         r = np.zeros(self.n)
         for col, c in zip(self.var_cols[i], self.vars[i].cands, strict=True):
             r[col] = c.value
-        if self.free_cols[i]:
-            r[self.free_cols[i][1]] = 1
+        r[self.free_cols[i][1]] = 1
         return r
 
     def solve(self, seconds: float = 10.0) -> tuple[float, np.ndarray] | None:
@@ -349,7 +315,7 @@ class _Model:
             for col, (k, c) in zip(self.var_cols[i], enumerate(v.cands), strict=True):
                 if x[col] > 0.5:
                     out[v.key] = (c.value, f"cand:{k}")
-            if self.free_cols[i] and x[self.free_cols[i][0]] > 0.5:
+            if x[self.free_cols[i][0]] > 0.5:
                 out[v.key] = (int(round(x[self.free_cols[i][1]])), "free")
         return out
 
@@ -749,11 +715,12 @@ def check_equations(cells: Iterable[CanonicalCell],
     by_key = {c.key: c for c in cells}
     eqs, in_eqs = _equations_of(by_key, sections)
     values = {k: _int_value(c) for k, c in by_key.items()}
+    bad = _failing(eqs, values)
     failing = defaultdict(list)
-    for e in _failing(eqs, values):
+    for e in bad:
         for k in e.keys:
             failing[k].append(e.id)
-    return [_failure(e, values, in_eqs) for e in _failing(eqs, values)], dict(failing)
+    return [_failure(e, values, in_eqs) for e in bad], dict(failing)
 
 
 def _failing(eqs: list[Equation], values: dict[str, int | None]) -> list[Equation]:

@@ -196,17 +196,26 @@ def fill_by_order(pairs: dict[int, int], n_obs: int, n_can: int, usable: list[bo
 
 
 def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, page: int | None,
-              template: str, decimal: bool = False, table: Table | None = None) -> CanonicalCell:
+              template: str, decimal: bool = False, table: Table | None = None,
+              guess: str | None = None) -> CanonicalCell:
+    """The canonical cell read from grid cell ``cell`` (None: missing).
+
+    ``guess`` says why the grid cell was chosen by position rather than by the
+    row's structure: such a cell is never trusted on its confidence alone.
+    """
     if cell is None:
         return CanonicalCell(section, row_path, col_path, None, "", 0.0, "missing", template=template)
     reading: Reading = cell.reading
     parsed = parse_number(reading.text, decimal=decimal)
+    confidence = float(reading.confidence)
+    if guess:
+        confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
     status = "ok"
-    if parsed.value is None or reading.confidence < OK_CONFIDENCE:
+    if parsed.value is None or confidence < OK_CONFIDENCE:
         status = "low_confidence"
     return CanonicalCell(
         section=section, row_path=row_path, col_path=col_path, value=parsed.value,
-        raw_text=reading.text, confidence=round(float(reading.confidence), 4), status=status,
+        raw_text=reading.text, confidence=round(confidence, 4), status=status, reason=guess or "",
         page=page, bbox=tuple(round(v, 1) for v in cell.bbox), template=template,
         alternatives=reading.alternatives, insertions=list(reading.insertions),
         placement="aligned" if table is not None and table.unruled else "ruled",
@@ -352,17 +361,13 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
                 if found is not None:
                     row, values, hdr = found
                     cell, exact = _value_for_column(values, hdr, ci, col, len(b["columns"]))
-                made = make_cell("二", f"{b['heading']}/{label}", col, cell,
-                                 found[0].page if found else None, version, decimal=b.get("decimal", False),
-                                 table=found[0].table if found else None)
-                if cell is not None and not exact:
-                    # The row's cells do not match the block's columns: the value was
-                    # placed by its header's position, a guess no sum can check here.
-                    made.confidence = min(made.confidence, GUESSED_PLACE_CONFIDENCE)
-                    made.status = "low_confidence"
-                    made.reason = (f"the row has {len(values)} value cells where the template has "
-                                   f"{len(b['columns'])}; placed under its header by position")
-                out.append(made)
+                guess = None if exact else (
+                    f"the row has {len(values)} value cells where the template has "
+                    f"{len(b['columns'])}; placed under its header by position")
+                out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
+                                     found[0].page if found else None, version,
+                                     decimal=b.get("decimal", False),
+                                     table=found[0].table if found else None, guess=guess))
     return out, version
 
 

@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 import pymupdf
-from hostile_files import javascript_pdf, zero_page_pdf
+from hostile_files import javascript_pdf, zero_page_pdf, zip_bytes
 
 from tallyscan.synth import make_report
 
@@ -64,14 +64,6 @@ def huge_image_pdf(w: int = 40000, h: int = 40000) -> bytes:
     return doc.tobytes()
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def zip_bomb(megabytes: int) -> bytes:
     """One member of zeros, declared and real size ``megabytes`` MB (~1000:1)."""
     buf = io.BytesIO()
@@ -100,7 +92,7 @@ def hostile_inputs() -> dict[str, tuple[bytes, str]]:
         "stream-bomb.pdf": (stream_bomb_pdf(), "no_table_found"),
         "huge-image.pdf": (huge_image_pdf(), "page_too_large"),
         "javascript.pdf": (javascript_pdf(report), "active_content"),  # refused by default
-        "traversal.zip": (zip_of({"../../etc/cron.d/evil.pdf": report, "ok.pdf": report}),
+        "traversal.zip": (zip_bytes({"../../etc/cron.d/evil.pdf": report, "ok.pdf": report}),
                           "unsafe_archive"),
         "zip-bomb.zip": (zip_bomb(64), "unsafe_archive"),
         "3000-pages.pdf": (_pdf(pages=3000), "too_many_pages"),
