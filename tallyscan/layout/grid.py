@@ -646,16 +646,21 @@ def assign_words(
 Split = tuple[float, float, float]
 
 
-def _away_from(splits: Sequence[Split], edges: Sequence[float], gap: float) -> list[Split]:
-    """Splits at least ``gap`` from every edge; splits at one position are all kept."""
+def _snap_to_edges(splits: Sequence[Split], edges: Sequence[float], gap: float) -> list[Split]:
+    """The splits, each one closer than ``gap`` to an edge (or to an earlier
+    split) moved onto it: a cut there would leave a sliver no glyph fits in, but
+    the cells it separates must still be separated at that edge."""
     if gap <= 0:
         return list(splits)
     taken = list(edges)
     out: list[Split] = []
-    for sp in sorted(splits):
-        if all(abs(sp[0] - e) >= gap for e in taken) or any(abs(sp[0] - o[0]) < _EPS for o in out):
-            out.append(sp)
-            taken.append(sp[0])
+    for x, lo, hi in sorted(splits):
+        near = min(taken, key=lambda e: abs(x - e), default=None)
+        if near is not None and abs(x - near) < gap:
+            x = near
+        else:
+            taken.append(x)
+        out.append((x, lo, hi))
     return out
 
 
@@ -672,8 +677,8 @@ def split_cells(table: Table, v_splits: Sequence[Split], h_splits: Sequence[Spli
     ``min_gap`` to an edge the table has (or to an earlier split) would only cut
     a sliver no glyph fits in, and is ignored.
     """
-    v_splits = _away_from(v_splits, table.col_edges, min_gap)
-    h_splits = _away_from(h_splits, table.row_edges, min_gap)
+    v_splits = _snap_to_edges(v_splits, table.col_edges, min_gap)
+    h_splits = _snap_to_edges(h_splits, table.row_edges, min_gap)
     if not v_splits and not h_splits:
         return table
     rows = sorted(set(table.row_edges) | {y for y, _, _ in h_splits})

@@ -971,11 +971,61 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     # Values: number-like runs right of the line's words.
     values: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for line in _line_tokens(sub, char_h):
+    lines = _line_tokens(sub, char_h)
+    for line in lines:
         words = [b for b, num in line if not num]
         right = max((b[2] for b in words), default=-np.inf)
         labels.extend(words)
         values.extend(b for b, num in line if num and b[0] > right)
+    index = CellIndex([table])
+
+    def cell_at(x: float, y: float) -> int | None:
+        hit = index.find(x * s, y * s)
+        return None if hit is None else hit[1]
+
+    # Three or more values side by side in one cell of no words, on one line
+    # (a one-row table such as section 四, whose columns no cluster of 3 can
+    # show) are cut apart too. There a run narrower than a character is a
+    # value (a digit smudged by a speck), and a run across one of the table's
+    # column edges is a piece of that rule.
+    edges = np.array(table.col_edges) / s
+    pair_splits = []
+    for line in lines:
+        by_cell: dict[int, list[np.ndarray]] = {}
+        worded: set[int] = set()
+        for b, num in line:
+            c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            if c is None:
+                continue
+            if not num and b[2] - b[0] >= 0.9 * char_h:
+                worded.add(c)
+            elif not (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any():
+                by_cell.setdefault(c, []).append(b)
+        for c, runs in by_cell.items():
+            if len(runs) < 3 or c in worded:
+                continue
+            # Values in columns are evenly spaced (a broken label is not), and
+            # apart by more than a character.
+            r = np.array(runs)
+            step = np.diff((r[:, 0] + r[:, 2]) / 2)
+            if (r[1:, 0] - r[:-1, 2]).min() < char_h or step.max() > 1.35 * step.min():
+                continue
+            # The lost rule ran the cell's full height.
+            _, lo, _, hi = table.cells[c].bbox
+            for a, b in zip(runs, runs[1:], strict=False):
+                y = (a[1] + a[3] + b[1] + b[3]) / 4
+                pair_splits.append((float(a[2]), float(b[0]), float(y), lo / s, hi / s))
+    v_splits, h_splits = _column_splits(table, values, labels, char_h, s, cell_at)
+    for xa, xb, y, lo, hi in pair_splits:
+        if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
+            v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
+    return v_splits, h_splits
+
+
+def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarray],
+                   char_h: float, s: float, cell_at):
+    """The splits of :func:`text_splits` that come from value columns (at
+    least 3 values each) and value lines."""
     if len(values) < 3:
         return [], []
     vals = np.array(values)
@@ -985,12 +1035,6 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     if not clusters:
         return [], []
     col_of = {i: k for k, c in enumerate(clusters) for i in c}
-    index = CellIndex([table])
-
-    def cell_at(x: float, y: float) -> int | None:
-        hit = index.find(x * s, y * s)
-        return None if hit is None else hit[1]
-
     v_splits = []
     for k in range(len(clusters) - 1):
         a, b = vals[clusters[k]], vals[clusters[k + 1]]

@@ -276,7 +276,7 @@ def test_a_doubled_vertical_rule_is_one_edge():
     assert t.col_edges[2] == pytest.approx(201.0)
 
 
-def test_a_split_next_to_an_existing_rule_is_ignored():
+def test_a_split_next_to_an_existing_rule_lands_on_it():
     from tallyscan.layout.grid import split_cells
 
     hs, vs = full_grid(XS, YS)
@@ -285,3 +285,17 @@ def test_a_split_next_to_an_existing_rule_is_ignored():
     assert near.col_edges == pytest.approx(XS)
     far = split_cells(t, [(150.0, 0.0, 60.0)], [], min_gap=8.0)
     assert far.col_edges == pytest.approx([0.0, 100.0, 150.0, 200.0, 300.0])
+
+
+def test_a_split_near_a_rule_cuts_the_row_that_lost_that_rule():
+    """The bottom row lost its rule at x=100 (a broken line): a split found 2 pt
+    beside it cuts that row at the table's own edge, not a sliver beside it."""
+    from tallyscan.layout.grid import split_cells
+
+    hs = [hline(y, XS[0], XS[-1]) for y in YS]
+    vs = [vline(0.0, 0, 60), vline(100.0, 0, 40), vline(200.0, 0, 60), vline(300.0, 0, 60)]
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert cell_at(t, 2, 0).col_span == 2
+    out = split_cells(t, [(102.0, 40.0, 60.0)], [], min_gap=8.0)
+    assert out.col_edges == pytest.approx(XS)
+    assert spans(out) == [(r, c, 1, 1) for r in range(3) for c in range(3)]

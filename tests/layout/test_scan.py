@@ -146,6 +146,38 @@ def test_text_splits_find_lost_column_and_row_rules():
     assert len(out.cells) == 12
 
 
+def test_text_splits_cut_a_one_row_table_of_evenly_spaced_values():
+    """Section 四 has one value row: its lost rules show only as values spaced
+    evenly along the row (no column of 3 values to cluster)."""
+    ch = 20.0
+    h = [(0, 0, 600, 0), (0, 40, 600, 40), (0, 80, 600, 80)]
+    v = [(0, 0, 0, 80), (600, 0, 600, 80)] + [(x, 0, x, 40) for x in (120, 240, 360, 480)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert t.n_cols == 5 and cell_at_row(t, 1) == [(0, 5)]
+    # One value centred in each of the five columns; the top row holds headers.
+    rows = [(10, [(20, "w"), (42, "w"), (140, "w"), (162, "w")]),
+            (50, [(xc - 0.275 * ch, "d") for xc in (60, 180, 300, 420, 540)])]
+    v_splits, h_splits = scan.text_splits(t, _boxes_for(rows, ch), ch, 1.0)
+    assert [round(x) for x, _, _ in v_splits] == [120, 240, 360, 480] and h_splits == []
+    out = split_cells(t, v_splits, h_splits, min_gap=ch)
+    assert cell_at_row(out, 1) == [(c, 1) for c in range(5)]
+
+
+def test_text_splits_leave_unevenly_spaced_pieces_alone():
+    """Pieces of a broken label (uneven gaps) are not values in columns."""
+    ch = 20.0
+    h = [(0, 0, 600, 0), (0, 40, 600, 40)]
+    v = [(0, 0, 0, 40), (100, 0, 100, 40), (600, 0, 600, 40)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    rows = [(10, [(xc - 0.275 * ch, "d") for xc in (160, 220, 400)])]
+    assert scan.text_splits(t, _boxes_for(rows, ch), ch, 1.0) == ([], [])
+
+
+def cell_at_row(t, row: int) -> list[tuple[int, int]]:
+    """(col, col_span) of the cells starting in ``row``."""
+    return [(c.col, c.col_span) for c in t.cells if c.row == row]
+
+
 def test_text_splits_leave_a_ruled_table_alone():
     ch = 20.0
     h = [(0, y, 500, y) for y in (0, 60, 120, 180)]
