@@ -133,7 +133,10 @@ class CanonicalCell:
     template: str | None = None
     alternatives: CharAlternatives = field(default_factory=list)
     insertions: list[tuple[int, str, float]] = field(default_factory=list)
-    # "ruled": found in a grid of printed rules; "aligned": placed by text alignment.
+    # "ruled": found in a grid of printed rules; "aligned": placed by text alignment;
+    # "irregular": in a ruled table whose value columns the grid does not map one to
+    # one (a value cell spanning two columns, or reaching into the labels), so which
+    # column each value belongs to is not sure.
     placement: str = "ruled"
     # Why the cell is not plain `ok`: the equation that failed or decided it, or why
     # nothing could check it. Empty for `ok` cells.

@@ -586,25 +586,56 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
                 note = f"{e.describe()} does not hold with the values as read"
                 if note not in c.reason:
                     c.reason = (c.reason + "; " if c.reason else "") + note
-    # A table placed by text alignment: the sums check values, not which row or column
-    # they sit in (two swapped rows add up the same), so none of its cells is vouched for.
+    # A table placed by text alignment, or a ruled one whose value columns the grid
+    # does not map one to one: the sums check values, not which row or column they sit
+    # in (two swapped rows, or every row shifted alike, add up the same), so none of
+    # its cells is vouched for.
     for c in cells:
-        if c.placement == "aligned" and c.status == "ok":
+        if c.placement in _PLACEMENT_DOUBTS and c.status == "ok":
             c.status = "low_confidence"
-            c.reason = ("placed by text alignment (no printed rules found): check its row and "
-                        "column" + (f"; {c.reason}" if c.reason else ""))
-    # Cells outside every equation: only their own confidence speaks for them.
+            c.reason = _PLACEMENT_DOUBTS[c.placement] + (f"; {c.reason}" if c.reason else "")
+    # Cells outside every equation: only their own confidence speaks for them, and
+    # a blank where the report prints its zeros may be a value the scan lost.
+    blank_unusual = _prints_its_zeros(cells)
     for c in cells:
         if c.key in in_eqs:
             continue
         if c.status == "missing":
             c.reason = c.reason or "not found on the page"
+        elif c.status == "ok" and blank_unusual and c.value == 0 and not c.raw_text.strip():
+            c.status = "low_confidence"
+            c.reason = ("blank, where this report prints its zeros: a value the scan lost? "
+                        "No equation checks this cell")
         elif c.status != "ok" or c.confidence < CONFIDENT:
             c.status = "low_confidence"
             c.reason = c.reason or (
                 "no number could be read" if c.value is None
                 else f"read with confidence {c.confidence:.2f}; no equation checks this cell")
     return Outcome(cells=cells, failed_equations=failed)
+
+
+# A report "prints its zeros" when at most this share of its zero cells are blank.
+BLANK_ZERO_SHARE = 0.2
+# ... judged only over at least this many zero cells.
+MIN_ZEROS_FOR_STYLE = 10
+
+
+def _prints_its_zeros(cells: list[CanonicalCell]) -> bool:
+    """Whether the report writes its zeros (0, —, 无) rather than leaving them blank.
+
+    Reports keep one style; a blank cell in one that prints its zeros is a cell
+    whose ink the scan lost or the grid cut off, not a zero, unless a sum says so.
+    """
+    zeros = [c for c in cells if c.value == 0 and c.status != "missing"]
+    blank = sum(1 for c in zeros if not c.raw_text.strip())
+    return len(zeros) >= MIN_ZEROS_FOR_STYLE and blank <= BLANK_ZERO_SHARE * len(zeros)
+
+
+_PLACEMENT_DOUBTS = {
+    "aligned": "placed by text alignment (no printed rules found): check its row and column",
+    "irregular": ("the table's grid does not match its value columns one to one "
+                  "(a rule lost or a stray stroke): check its column"),
+}
 
 
 def _deciding(key: str, top: int | None, final: dict[str, int | None],

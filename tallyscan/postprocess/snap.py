@@ -197,11 +197,13 @@ def fill_by_order(pairs: dict[int, int], n_obs: int, n_can: int, usable: list[bo
 
 def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, page: int | None,
               template: str, decimal: bool = False, table: Table | None = None,
-              guess: str | None = None) -> CanonicalCell:
+              guess: str | None = None, irregular: bool = False) -> CanonicalCell:
     """The canonical cell read from grid cell ``cell`` (None: missing).
 
     ``guess`` says why the grid cell was chosen by position rather than by the
     row's structure: such a cell is never trusted on its confidence alone.
+    ``irregular`` marks a cell of a table whose value columns the grid does not
+    map one to one (see :func:`_irregular_tables`).
     """
     if cell is None:
         return CanonicalCell(section, row_path, col_path, None, "", 0.0, "missing", template=template)
@@ -218,7 +220,8 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         raw_text=reading.text, confidence=round(confidence, 4), status=status, reason=guess or "",
         page=page, bbox=tuple(round(v, 1) for v in cell.bbox), template=template,
         alternatives=reading.alternatives, insertions=list(reading.insertions),
-        placement="aligned" if table is not None and table.unruled else "ruled",
+        placement=("aligned" if table is not None and table.unruled
+                   else "irregular" if irregular else "ruled"),
     )
 
 
@@ -261,14 +264,36 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     usable = [any(s is not None for s in slots) and not u
               for slots, u in zip(value_slots, unruled, strict=True)]
     pairs = fill_by_order(pairs, len(rows), len(leaf[version]), usable)
+    irregular = _irregular_tables([rows[i] for i in pairs.values()],
+                                  [value_slots[i] for i in pairs.values()])
     out = []
     for j, row_path in enumerate(templates()["三"][version]["rows"]):
         i = pairs.get(j)
         for ci, col in enumerate(cols):
             cell = value_slots[i][ci] if i is not None else None
             out.append(make_cell("三", row_path, col, cell, rows[i].page if i is not None else None, version,
-                                 table=rows[i].table if i is not None else None))
+                                 table=rows[i].table if i is not None else None,
+                                 irregular=i is not None and id(rows[i].table) in irregular))
     return out, version
+
+
+def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]]) -> set[int]:
+    """ids of the tables whose value columns the grid does not map one to one.
+
+    Values are taken from a table's last k columns. A data row's value cell spanning two
+    columns, or one reaching left into the label columns, means the grid has a
+    column too many or too few somewhere (a rule lost or a stray stroke taken
+    for one), so every value of the table may sit one column off; the sums cannot
+    see a shift that is the same in every row.
+    """
+    out = set()
+    for row, slots in zip(rows, value_slots, strict=True):
+        first_value = row.table.n_cols - len(slots)
+        for c in slots:
+            if c is not None and (c.col_span > 1 or c.col < first_value):
+                out.add(id(row.table))
+                break
+    return out
 
 
 def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:

@@ -347,3 +347,37 @@ def test_out_of_solver_time_nothing_is_repaired_or_vouched_for(monkeypatch):
     assert got[key].status == "inconsistent" and got[key].raw_text.endswith(wrong)
     assert str(got[key].value).endswith(wrong)
     assert out.failed_equations and not any(c.status == "repaired" for c in got.values())
+
+
+def test_cells_of_an_irregular_grid_are_never_vouched_for():
+    cells = table()
+    for c in cells.values():
+        if c.section == "三":
+            c.placement = "irregular"
+    out, got = run(cells)
+    assert out.failed_equations == []
+    assert {c.status for c in got.values() if c.section == "三"} == {"low_confidence"}
+    assert all("check its column" in c.reason for c in got.values() if c.section == "三")
+    assert {c.status for c in got.values() if c.section == "四"} == {"ok"}
+
+
+def test_a_blank_no_sum_checks_is_flagged_where_the_report_prints_its_zeros():
+    cells = table()
+    for c in cells.values():
+        if c.value == 0:
+            c.raw_text = "0"
+    count = next(k for k in cells if k.startswith("二|") and "规章" in k)
+    blank = cells[count]
+    blank.value, blank.raw_text, blank.alternatives = 0, "", []
+    out, got = run(cells)
+    assert got[count].status == "low_confidence" and "blank" in got[count].reason
+    assert got[count].value == 0
+    # The same blank in a report that leaves its zeros blank is a zero like the others.
+    cells = table()
+    for c in cells.values():
+        if c.value == 0:
+            c.raw_text, c.alternatives = "", []
+    blank = cells[count]
+    blank.value, blank.raw_text, blank.alternatives = 0, "", []
+    out, got = run(cells)
+    assert got[count].value == 0 and got[count].status == "ok"

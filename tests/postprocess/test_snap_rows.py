@@ -46,3 +46,38 @@ def test_section_4_takes_the_row_with_most_printed_numbers():
     empty_below = [""] * 14 + ["—"]  # cut off a broken rule under the data row
     out = snap.snap_section_四([_row_table([data, empty_below])])
     assert [c.value for c in out] == list(range(1, 16))
+
+
+def _section_3_table(value_cols: int, span_at: int | None = None) -> Table:
+    """Section 三's 2021 rows, one label column and ``value_cols`` value columns
+    of 0; with ``span_at``, each row's value cell there spans two grid columns
+    (a stray stroke made a column the values do not have)."""
+    from tallyscan.postprocess.template_data import templates
+
+    rows = templates()["三"]["2021"]["rows"]
+    n_cols = 1 + value_cols
+    cells = []
+    for r, path in enumerate(rows):
+        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10),
+                          reading=Reading.exact(path.split("/")[-1])))
+        c = 1
+        while c < n_cols:
+            span = 2 if c == span_at else 1
+            cells.append(Cell(row=r, col=c, bbox=(c * 10.0, r * 10.0, (c + span) * 10.0, r * 10.0 + 10),
+                              col_span=span, reading=Reading.exact("0")))
+            c += span
+    return Table(page=0, bbox=(0, 0, n_cols * 10.0, len(rows) * 10.0),
+                 row_edges=[r * 10.0 for r in range(len(rows) + 1)],
+                 col_edges=[c * 10.0 for c in range(n_cols + 1)], cells=cells)
+
+
+def test_section_3_values_of_a_regular_grid_are_ruled():
+    out, _ = snap.snap_section_三([_section_3_table(7)])
+    assert {c.placement for c in out} == {"ruled"} and {c.value for c in out} == {0}
+
+
+def test_section_3_values_of_a_grid_with_a_column_too_many_are_irregular():
+    """A value cell spanning two columns: every value of the table may sit one
+    column off, and the row and column sums cannot see a shift alike in all rows."""
+    out, _ = snap.snap_section_三([_section_3_table(8, span_at=3)])
+    assert {c.placement for c in out if c.status != "missing"} == {"irregular"}
