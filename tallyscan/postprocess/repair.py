@@ -595,8 +595,9 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
             c.status = "low_confidence"
             c.reason = _PLACEMENT_DOUBTS[c.placement] + (f"; {c.reason}" if c.reason else "")
     # Cells outside every equation: only their own confidence speaks for them, and
-    # a blank where the report prints its zeros may be a value the scan lost.
-    blank_unusual = _prints_its_zeros(cells)
+    # a blank, unless the report is seen to leave its zeros blank, may be a value
+    # the scan lost.
+    blank_unusual = not _leaves_zeros_blank(cells)
     for c in cells:
         if c.key in in_eqs:
             continue
@@ -604,8 +605,8 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
             c.reason = c.reason or "not found on the page"
         elif c.status == "ok" and blank_unusual and c.value == 0 and not c.raw_text.strip():
             c.status = "low_confidence"
-            c.reason = ("blank, where this report prints its zeros: a value the scan lost? "
-                        "No equation checks this cell")
+            c.reason = ("blank, and this report is not seen to leave its zeros blank: a value "
+                        "the scan lost? No equation checks this cell")
         elif c.status != "ok" or c.confidence < CONFIDENT:
             c.status = "low_confidence"
             c.reason = c.reason or (
@@ -614,21 +615,22 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
     return Outcome(cells=cells, failed_equations=failed)
 
 
-# A report "prints its zeros" when at most this share of its zero cells are blank.
+# A report "leaves its zeros blank" when more than this share of its zero cells,
+# over at least MIN_ZEROS_FOR_STYLE of them, are blank.
 BLANK_ZERO_SHARE = 0.2
-# ... judged only over at least this many zero cells.
 MIN_ZEROS_FOR_STYLE = 10
 
 
-def _prints_its_zeros(cells: list[CanonicalCell]) -> bool:
-    """Whether the report writes its zeros (0, —, 无) rather than leaving them blank.
+def _leaves_zeros_blank(cells: list[CanonicalCell]) -> bool:
+    """Whether the report is seen to leave its zeros blank rather than write 0, — or 无.
 
-    Reports keep one style; a blank cell in one that prints its zeros is a cell
-    whose ink the scan lost or the grid cut off, not a zero, unless a sum says so.
+    Reports keep one style. A blank cell in a report that prints its zeros (or
+    one too little of which was read to tell) may be a cell whose ink the scan
+    lost or the grid cut off, not a zero, unless a sum says so.
     """
     zeros = [c for c in cells if c.value == 0 and c.status != "missing"]
     blank = sum(1 for c in zeros if not c.raw_text.strip())
-    return len(zeros) >= MIN_ZEROS_FOR_STYLE and blank <= BLANK_ZERO_SHARE * len(zeros)
+    return len(zeros) >= MIN_ZEROS_FOR_STYLE and blank > BLANK_ZERO_SHARE * len(zeros)
 
 
 _PLACEMENT_DOUBTS = {

@@ -24,6 +24,9 @@ from tallyscan.postprocess.template_data import OK_CONFIDENCE, templates
 # A value placed by position because its row's cells do not match the template.
 GUESSED_PLACE_CONFIDENCE = 0.5
 MATCH_FLOOR = 0.40  # label similarity below this is no evidence at all
+# A row without a legible block heading joins the block its label matches by at
+# least this much more than any other block's rows.
+BLOCK_MARGIN = 0.2
 # What the report's year says about its format (2019 format for the 2019 and 2020
 # reports, 2021 format from 2021 on) counts as much as one label matched at
 # similarity 0.8: it decides when the labels barely tell the versions apart (a
@@ -344,9 +347,15 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
         texts = [c for c in row.cells if c.text]
         # A block heading spans the table; a stray line piece may split it in two.
         if len(row.cells) <= 2 and not any(_is_numberish(c.text) and c.text for c in row.cells):
-            b = _block_of("".join(c.text for c in row.cells))
+            text = "".join(c.text for c in row.cells)
+            b = _block_of(text)
             if b:
                 block, header = b, None
+                continue
+            if "二十" in norm_label(text):
+                # A heading too broken to name its block: the rows below are in
+                # a new block, found by their labels.
+                block, header = None, None
                 continue
         if not row.cells:
             continue
@@ -371,8 +380,14 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     for v in scores:
         scores[v] += YEAR_PRIOR if v == prior else 0.0
     version = max(scores, key=scores.get) if observed else (prior or "2021")
+    blocks = templates()["二"][version]["blocks"]
+    # A row seen before any legible heading (its table continues one whose
+    # heading was lost, or sits on the next page) belongs to the block whose
+    # row names its label matches: no name is in two blocks.
+    observed = [(blk or _block_by_label(row.cells[0].text, blocks), row, values, hdr)
+                for blk, row, values, hdr in observed]
     out = []
-    for b in templates()["二"][version]["blocks"]:
+    for b in blocks:
         candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
         for label in b["rows"]:
             found = None
@@ -394,6 +409,15 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
                                      decimal=b.get("decimal", False),
                                      table=found[0].table if found else None, guess=guess))
     return out, version
+
+
+def _block_by_label(label: str, blocks: list[dict]) -> str | None:
+    """The heading of the block with a row ``label`` matches clearly better than
+    any other block's rows (行政处 is 行政处罚's, though 行政许可 shares 行政), or None."""
+    scores = sorted(((max(label_similarity(label, r) for r in b["rows"]), b["heading"]) for b in blocks),
+                    reverse=True)
+    (best, heading), runner_up = scores[0], scores[1][0] if len(scores) > 1 else 0.0
+    return heading if best > MATCH_FLOOR and best - runner_up >= BLOCK_MARGIN else None
 
 
 def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int, name: str,

@@ -81,3 +81,17 @@ def test_section_3_values_of_a_grid_with_a_column_too_many_are_irregular():
     column off, and the row and column sums cannot see a shift alike in all rows."""
     out, _ = snap.snap_section_三([_section_3_table(8, span_at=3)])
     assert {c.placement for c in out if c.status != "missing"} == {"irregular"}
+
+
+def test_section_2_rows_without_a_legible_heading_join_the_block_their_labels_name():
+    """A table continued on the next page (or under a heading the scan broke)
+    starts without its 第二十条第（六）项 heading: 行政处罚 and 行政强制 still
+    belong to block (六), 行政事业性收费 to block (八)."""
+    t = _row_table([["行政处罚", "3"], ["行政强制", "1"], ["第二十", ""], ["行政事业性收费", "2.5"]])
+    out, _ = snap.snap_section_二([t], prior="2021")
+    got = {(c.row_path, c.col_path): c.value for c in out if c.status != "missing"}
+    assert got == {
+        ("第二十条第（六）项/行政处罚", "本年处理决定数量"): 3,
+        ("第二十条第（六）项/行政强制", "本年处理决定数量"): 1,
+        ("第二十条第（八）项/行政事业性收费", "本年收费金额（单位：万元）"): 2.5,
+    }
