@@ -555,6 +555,7 @@ def _residual(e: Equation, values: dict[str, int | None]) -> int | None:
 
 def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_ids) -> Outcome:
     broken_keys = {k for e in eqs if e.id in broken_ids for k in e.keys}
+    unseen = {k for k, c in by_key.items() if c.status == "missing"}
     final: dict[str, int | None] = dict(consts)
     hows: dict[str, str] = {}
     for key, var in vars_.items():
@@ -571,8 +572,16 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
                     decided or in_eqs[key], broken_keys)
     for key in consts:
         c = by_key[key]
+        # An equation with a cell the page did not show holds whatever this cell
+        # says (the lost cell takes up the difference): it vouches for nothing,
+        # and a row that lost its neighbour may have taken the neighbour's values.
+        open_eqs = [e for e in in_eqs[key] if any(k in unseen for k in e.keys)]
         if key in broken_keys:
             c.status = "inconsistent"
+        elif open_eqs:
+            c.status = "low_confidence"
+            c.reason = (f"{open_eqs[0].describe()} has a cell not found on the page, so it "
+                        "cannot check this one: check its row")
         else:
             c.status = "ok"
             c.reason = ""

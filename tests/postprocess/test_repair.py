@@ -381,3 +381,23 @@ def test_a_blank_no_sum_checks_is_flagged_where_the_report_prints_its_zeros():
     blank.value, blank.raw_text, blank.alternatives = 0, "", []
     out, got = run(cells)
     assert got[count].value == 0 and got[count].status == "ok"
+
+
+def test_a_row_that_took_its_lost_neighbours_values_is_not_vouched_for():
+    """Row 二 was not found and row 一 holds row 二's values (the grid lost a
+    rule and the snapper took the wrong line): 一's row sum holds, and 一+二 =
+    （七）+四 holds whatever 一 says once 二 is inferred. Neither checks 一."""
+    cells = table(21)
+    row1, row2 = "一、本年新收政府信息公开申请数量", "二、上年结转政府信息公开申请数量"
+    cols = [k.split("|")[2] for k in cells if k.startswith(f"三|{row1}|")]
+    for col in cols:
+        one, two = cells[key3(row1, col)], cells[key3(row2, col)]
+        one.value, one.raw_text = two.value, two.raw_text
+        one.alternatives = two.alternatives
+        _lose(two)
+    out, got = run(cells)
+    assert out.failed_equations == []
+    assert {got[key3(row1, col)].status for col in cols} == {"low_confidence"}
+    assert all("not found on the page" in got[key3(row1, col)].reason for col in cols)
+    # Rows whose every equation is complete are still vouched for.
+    assert got[key3(ROW_OPEN, NATURAL)].status == "ok"
