@@ -860,7 +860,7 @@ def recognise_cells(
             elif _looks_like_words(c, work):
                 # Column headers (自然人, 结果维持…): a few characters identify them.
                 is_label = True
-                parts = cell_crops(c, work, max_chars=3)[:1]
+                parts = cell_crops(c, work, max_chars=2)[:1]
             else:
                 parts = cell_crops(c, work)
             jobs.append((c, len(parts)))
