@@ -4,8 +4,10 @@ Tables are sorted into sections 二/三/四 by their vocabulary, tables that
 continue on the next page are joined, and grid rows are aligned to template
 rows by fuzzy label similarity *and* order (a monotone dynamic-programming
 alignment), so a misread or misprinted label, a repeated header or a page
-number between rows does not shift the rows below it. Every canonical cell is
-written, found or not.
+number between rows does not shift the rows below it. Rows of a table found
+from text alignment alone (a fax) are placed mostly by order and by which of
+them hold values, since their labels are barely legible. Every canonical cell
+is written, found or not.
 """
 
 from __future__ import annotations
@@ -34,9 +36,21 @@ BLOCK_MARGIN = 0.2
 # report printing 2019's single （六） row).
 YEAR_PRIOR = 0.40
 # Rows of a table placed from text alignment alone (no rules; the layout marks
-# it ``unruled``) also hold labels' second lines and scraps, so they are matched
-# to a template row only on a close label match, never by order alone.
-UNRULED_FLOOR = 0.70
+# it ``unruled``) also hold labels' second lines and scraps, and their labels
+# are read badly (a fax's glyphs), so a close label match is rare there. Their
+# order and their values say more: section 三's template rows come in a known
+# order, a label's second line carries no values, and a row with any value
+# prints its 总计 too. Matching such a row to a template row earns (on top of
+# whatever its label adds):
+UNRULED_VALUE_ROW_GAIN = 1.0  # a total and another value: surely a template row
+UNRULED_SCRAP_ROW_GAIN = 0.25  # values without a total (a lost digit, or specks)
+UNRULED_BLANK_ROW_GAIN = 0.05  # no values: an all-zero row printed blank, or a label's second line
+# A label's read is only evidence beyond the order where it is this close.
+UNRULED_LABEL_FLOOR = 0.60
+# The digit a sub-row label starts with (1. 2. …) is read well even where the
+# words after it are not: agreeing with the template row's number earns this,
+# contradicting it costs as much.
+UNRULED_NUMBER_GAIN = 0.30
 
 
 def version_for_year(year: int | None) -> str | None:
@@ -145,24 +159,35 @@ def read_title(pages: list[PageLayout]) -> tuple[str | None, int | None]:
 
 
 def align(observed: list[str], canonical: list[str],
-          floors: list[float] | None = None) -> tuple[dict[int, int], float]:
+          floors: list[float] | None = None,
+          row_gains: list[float] | None = None) -> tuple[dict[int, int], float]:
     """Monotone alignment of observed labels to canonical rows.
 
     Returns {canonical index: observed index} and the total score. Rows may be
     skipped on either side: observed headers and page furniture, canonical rows
     that are absent. Matching a pair earns (similarity - MATCH_FLOOR).
+    ``floors`` asks a row for a closer label match than MATCH_FLOOR before its
+    label counts; ``row_gains`` gives a row a gain for being matched at all
+    (evidence other than its label: see :func:`unruled_row_gain`), so a row with
+    an unreadable label still takes its place in the order.
     """
     n, m = len(observed), len(canonical)
     sim = [[label_similarity(o, c) if o else 0.0 for c in canonical] for o in observed]
     if floors is not None:
-        # A row may ask for a closer match than MATCH_FLOOR (see UNRULED_FLOOR).
         sim = [[v if v >= f else 0.0 for v in row] for row, f in zip(sim, floors, strict=True)]
+    gains = row_gains if row_gains is not None else [0.0] * n
     best = [[0.0] * (m + 1) for _ in range(n + 1)]
     move = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
             options = [(best[i + 1][j], 1), (best[i][j + 1], 2)]
-            gain = sim[i][j] - MATCH_FLOOR
+            if gains[i] > 0:
+                # The row's own evidence places it; its label adds, or its
+                # number speaks against the place.
+                gain = (gains[i] + max(sim[i][j] - MATCH_FLOOR, 0.0)
+                        + UNRULED_NUMBER_GAIN * numbering_agreement(observed[i], canonical[j]))
+            else:
+                gain = sim[i][j] - MATCH_FLOOR
             if gain > 0:
                 options.append((best[i + 1][j + 1] + gain, 3))
             best[i][j], move[i][j] = max(options)
@@ -178,6 +203,31 @@ def align(observed: list[str], canonical: list[str],
         else:
             j += 1
     return pairs, best[0][0]
+
+
+_NUMBERED = re.compile(r"^(\d)(?!\d)")
+
+
+def numbering_agreement(observed: str, canonical: str) -> int:
+    """+1 when an observed label's leading sub-row number (1. 2. …) is the
+    canonical label's, -1 when it is another or the canonical label has none,
+    0 when the observed label starts with no number."""
+    m = _NUMBERED.match(norm_label(observed))
+    if m is None:
+        return 0
+    c = _NUMBERED.match(norm_label(canonical))
+    return 1 if c is not None and c.group(1) == m.group(1) else -1
+
+
+def unruled_row_gain(slots: list[Cell | None]) -> float:
+    """What an unruled section 三 row's values say about it being a template row
+    (see UNRULED_VALUE_ROW_GAIN): the last slot is the row's 总计."""
+    printed = [c is not None and bool(c.text.strip()) for c in slots]
+    if printed[-1] and sum(printed) >= 2:
+        return UNRULED_VALUE_ROW_GAIN
+    if any(printed):
+        return UNRULED_SCRAP_ROW_GAIN
+    return UNRULED_BLANK_ROW_GAIN
 
 
 def fill_by_order(pairs: dict[int, int], n_obs: int, n_can: int, usable: list[bool]) -> dict[int, int]:
@@ -260,8 +310,9 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
         value_slots.append(slots)
     leaf = {v: [r.split("/")[-1] for r in templates()["三"][v]["rows"]] for v in ("2021", "2019")}
     unruled = [r.table.unruled for r in rows]
-    floors = [UNRULED_FLOOR if u else 0.0 for u in unruled]
-    results = {v: align(labels, leaf[v], floors) for v in leaf}
+    floors = [UNRULED_LABEL_FLOOR if u else 0.0 for u in unruled]
+    gains = [unruled_row_gain(slots) if u else 0.0 for slots, u in zip(value_slots, unruled, strict=True)]
+    results = {v: align(labels, leaf[v], floors, gains) for v in leaf}
     version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
     pairs, _ = results[version]
     usable = [any(s is not None for s in slots) and not u

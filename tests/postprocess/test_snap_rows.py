@@ -1,5 +1,5 @@
-"""Snapping rows onto the template: label floors for unruled tables, the year's
-format prior, and section 四's data row."""
+"""Snapping rows onto the template: label floors, unruled tables' rows placed by
+order and values, the year's format prior, and section 四's data row."""
 
 from __future__ import annotations
 
@@ -95,3 +95,79 @@ def test_section_2_rows_without_a_legible_heading_join_the_block_their_labels_na
         ("第二十条第（六）项/行政强制", "本年处理决定数量"): 1,
         ("第二十条第（八）项/行政事业性收费", "本年收费金额（单位：万元）"): 2.5,
     }
+
+
+def test_numbering_agreement():
+    assert snap.numbering_agreement("4.元止", "4.无正当理由大量反复申请") == 1
+    assert snap.numbering_agreement("3要", "3.要求提供公开出版物") == 1  # the point lost
+    assert snap.numbering_agreement("4.元止", "5.要求行政机关确认或重新出具已获取信息") == -1
+    assert snap.numbering_agreement("3.1地", "（七）总计") == -1
+    assert snap.numbering_agreement("年度办", "1.属于国家秘密") == 0
+    assert snap.numbering_agreement("14.2", "1.属于国家秘密") == 0  # not a sub-row number
+
+
+def test_align_places_unreadable_rows_by_order_and_values():
+    """Labels read as scraps: value rows take the template rows in order, a
+    second line without values is passed over, and a blank row numbered like
+    the template row it sits at takes that row (an all-zero row printed blank)."""
+    canonical = ["1.信访举报投诉类申请", "2.重复申请", "3.要求提供公开出版物", "4.无正当理由大量反复申请"]
+    observed = ["f不", "予处", "3要", "4.元止", "id"]
+    gains = [1.0, 1.0, 1.0, snap.UNRULED_BLANK_ROW_GAIN, snap.UNRULED_BLANK_ROW_GAIN]
+    floors = [snap.UNRULED_LABEL_FLOOR] * len(observed)
+    pairs, _ = snap.align(observed, canonical, floors, gains)
+    assert pairs == {0: 0, 1: 1, 2: 2, 3: 3}
+    # The label's number puts the blank row where it belongs, not on the line after it.
+    observed = ["f不", "id", "4.元止"]
+    pairs, _ = snap.align(observed, canonical[:1] + canonical[3:], floors[:3],
+                          [1.0, snap.UNRULED_BLANK_ROW_GAIN, snap.UNRULED_BLANK_ROW_GAIN])
+    assert pairs == {0: 0, 1: 2}
+
+
+def test_unruled_row_gain_wants_a_total_beside_another_value():
+    def slots(*texts: str) -> list[Cell | None]:
+        return [Cell(row=0, col=i, bbox=(0, 0, 1, 1), reading=Reading.exact(t)) for i, t in enumerate(texts)]
+
+    assert snap.unruled_row_gain(slots("", "4", "", "", "", "", "4")) == snap.UNRULED_VALUE_ROW_GAIN
+    assert snap.unruled_row_gain(slots("4", "", "", "", "", "", "")) == snap.UNRULED_SCRAP_ROW_GAIN
+    assert snap.unruled_row_gain(slots("", "", "", "", "", "", "")) == snap.UNRULED_BLANK_ROW_GAIN
+
+
+def _unruled_section_3(rows: list[tuple[str, list[str]]]) -> Table:
+    """A text-aligned table: one label column, 7 value columns, '' for blank."""
+    cells = []
+    for r, (label, values) in enumerate(rows):
+        for c, text in enumerate([label] + values):
+            cells.append(Cell(row=r, col=c, bbox=(c * 10.0, r * 10.0, c * 10.0 + 10, r * 10.0 + 10),
+                              reading=Reading.exact(text)))
+    return Table(page=0, bbox=(0, 0, 80.0, len(rows) * 10.0),
+                 row_edges=[r * 10.0 for r in range(len(rows) + 1)],
+                 col_edges=[c * 10.0 for c in range(9)], cells=cells, unruled=True)
+
+
+def test_section_3_unruled_rows_follow_the_template_order():
+    """Every template row printed with values on its label's first line (the
+    values are the row's index, in 自然人 and 总计); labels unreadable scraps;
+    second lines of labels without values, one with a speck read as a digit
+    beside no total; one all-zero row printed blank, numbered as printed."""
+    from tallyscan.postprocess.template_data import templates
+
+    paths = templates()["三"]["2021"]["rows"]
+    zero_row = paths.index("三、本年度办理结果/（五）不予处理/4.无正当理由大量反复申请")
+    rows: list[tuple[str, list[str]]] = [("申请", ["", "", "", "", "", "", ""])]  # header line
+    for j, _path in enumerate(paths):
+        if j == zero_row:
+            rows.append(("4.元止", [""] * 7))
+            rows.append(("申请", [""] * 7))
+            continue
+        rows.append(("口口", [str(j + 1), "", "", "", "", "", str(j + 1)]))
+        if j % 4 == 1:
+            rows.append(("情形", ["", "", "1" if j == 5 else "", "", "", "", ""]))
+    out, version = snap.snap_section_三([_unruled_section_3(rows)], prior="2021")
+    assert version == "2021"
+    by_row = {(c.row_path, c.col_path): c for c in out}
+    for j, path in enumerate(paths):
+        want = 0 if j == zero_row else j + 1
+        assert by_row[(path, "自然人")].value == want, path
+        assert by_row[(path, "总计")].value == want, path
+        assert by_row[(path, "法人或其他组织/科研机构")].value == 0, path
+    assert {c.placement for c in out} == {"aligned"}
