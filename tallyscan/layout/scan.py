@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from dataclasses import dataclass, field
 
 import cv2
@@ -817,6 +818,8 @@ def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
     return out
 
 
+_DIGITS = re.compile(r"^[-—−+]?\d[\d.,，]*$")
+
 # Cap on the confidence of any reading in a table placed without rules.
 UNRULED_CONFIDENCE = 0.5
 
@@ -837,6 +840,7 @@ def recognise_cells(
     work = page_work(layout)
     jobs: list[tuple[Cell, int]] = []  # target, crop count
     crops: list[Crop] = []
+    headers: list[Cell] = []  # value-column cells read as headers, by their first characters
     for t in layout.tables:
         label_cols = _label_columns(t, work)
         parents = _parent_labels(t, label_cols)
@@ -861,6 +865,7 @@ def recognise_cells(
                 # Column headers (自然人, 结果维持…): a few characters identify them.
                 is_label = True
                 parts = cell_crops(c, work, max_chars=2)[:1]
+                headers.append(c)
             else:
                 parts = cell_crops(c, work)
             jobs.append((c, len(parts)))
@@ -873,6 +878,16 @@ def recognise_cells(
         parts = readings[k : k + n]
         k += n
         target.reading = merge_readings(parts)
+    # A long number whose digits run together (3086.22) looks like words: if its
+    # first characters read as digits, it is read again whole, as a number.
+    numbers = [c for c in headers if _DIGITS.match(c.reading.text)]
+    if numbers:
+        again = [cell_crops(c, work) for c in numbers]
+        readings = recognise_crops(engine, [Crop(img, ink, True) for parts in again for img, ink, _ in parts])
+        k = 0
+        for c, parts in zip(numbers, again, strict=True):
+            c.reading = merge_readings(readings[k : k + len(parts)])
+            k += len(parts)
     for t in layout.tables:
         if t.unruled:
             # Without rules, which row and column a reading belongs to is a

@@ -303,3 +303,56 @@ def test_dashed_rule_is_found_and_a_heading_baseline_is_not():
     mask = scan.dashed_rules(img, ch, horizontal=True)
     assert mask[50:52, 20:370].sum() > 0.5 * 255 * 2 * 350
     assert mask[140:160].sum() == 0
+
+
+class _WidthEngine:
+    """Reads a numeric-looking crop by its width: the first two characters
+    ("30") of a narrow crop, the whole number of a wide one."""
+
+    name = "width"
+
+    def __init__(self, ch: float):
+        self.ch = ch
+        self.modes: list[bool] = []
+
+    def recognize(self, crops, numeric=False):
+        self.modes.extend([numeric] * len(crops))
+        return [Reading(text="3086.22" if c.shape[1] > 3 * self.ch else "30", confidence=0.99,
+                        alternatives=[])
+                for c in crops]
+
+
+def test_a_number_whose_digits_run_together_is_read_whole():
+    """Digits printed touching (3086.22 as three square blobs) look like the
+    words of a column header, which are read on their first two characters
+    only; when those read as digits, the cell is read again whole, as a number."""
+    from tallyscan.model import PageLayout
+
+    ch = 20
+    img = np.full((180, 300), 255, np.uint8)
+    blobs, owner = [], []
+
+    def blob(x: int, y: int, w: int, row: int) -> None:
+        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
+        blobs.append([x, y, x + w, y + ch])
+        owner.append(row)
+
+    for row in (0, 1):  # two plain values: one narrow digit each
+        blob(190, 20 + 60 * row, ch // 2, row)
+    for x in (120, 142, 170):  # "30", "86", ".22": each as wide as a character
+        blob(x, 140, ch, 2)
+    h = [(0, y, 300, y) for y in (0, 60, 120, 180)]
+    v = [(x, 0, x, 180) for x in (0, 100, 300)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    values = {c.row: c for c in t.cells if c.col == 1}
+    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array(blobs, float),
+                         cell_blobs={id(values[r]): [i for i, o in enumerate(owner) if o == r]
+                                     for r in values})
+    layout = PageLayout(page=1, width=300, height=180, source="scan", lines=[], tables=[t])
+    scan._WORK[id(layout)] = work
+    engine = _WidthEngine(ch)
+    scan.recognise_cells(layout, engine=engine)
+    assert values[2].reading.text == "3086.22"
+    # The merged number first as a header (then the plain values), then whole as a number.
+    assert engine.modes.count(False) == 1 and engine.modes[-1] is True
