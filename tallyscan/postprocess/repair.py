@@ -59,8 +59,10 @@ FREE_VALUE_COST = BREAK_COST
 # A chosen value is pinned when every other value costs at least this much more.
 PIN_MARGIN = math.log(20)
 # Solver time per document; what is not settled by then stays flagged. A sane grid
-# takes milliseconds; this bounds a pathological one (a broken grid, thousands of cells).
-TIME_BUDGET_S = 5.0
+# takes milliseconds (devset median ~7 ms, held-out heavy scans up to ~1 s); a
+# problem not solved to proven optimality by then (a text-aligned table of many
+# unsure cells) yields nothing trustworthy however long it runs.
+TIME_BUDGET_S = 1.5
 
 
 # --------------------------------------------------------------------------- #
@@ -595,6 +597,19 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
                 note = f"{e.describe()} does not hold with the values as read"
                 if note not in c.reason:
                     c.reason = (c.reason + "; " if c.reason else "") + note
+    # An unsure reading is vouched for only by equations it shares with cells that
+    # are themselves in no doubt: a sum that holds with a neighbour the page did not
+    # show, or one that breaks its own column, may hold by two errors cancelling.
+    for key in vars_:
+        c = by_key[key]
+        if c.status != "ok" or c.confidence >= CONFIDENT:
+            continue
+        doubted = [e for e in in_eqs[key] for k in e.keys
+                   if k != key and (k in unseen or by_key[k].status == "inconsistent")]
+        if doubted:
+            c.status = "low_confidence"
+            c.reason = (f"read with confidence {c.confidence:.2f}; {doubted[0].describe()} holds, "
+                        "but with a cell that is itself in doubt")
     # A table placed by text alignment, or a ruled one whose value columns the grid
     # does not map one to one: the sums check values, not which row or column they sit
     # in (two swapped rows, or every row shifted alike, add up the same), so none of

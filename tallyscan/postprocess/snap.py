@@ -248,6 +248,9 @@ def fill_by_order(pairs: dict[int, int], n_obs: int, n_can: int, usable: list[bo
 # Cells
 
 
+_CUT_SHORT = re.compile(r"\d[.,，．]\s*$")
+
+
 def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, page: int | None,
               template: str, decimal: bool = False, table: Table | None = None,
               guess: str | None = None, irregular: bool = False) -> CanonicalCell:
@@ -265,6 +268,11 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
     confidence = float(reading.confidence)
     if guess:
         confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
+    elif _CUT_SHORT.search(reading.text):
+        # "3086." for 3086.22: digits after a point or comma were lost (cut off
+        # by the crop or faded), however sure the recogniser is of what it saw.
+        confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
+        guess = f"read {reading.text!r}: digits after its last separator may be lost"
     status = "ok"
     if parsed.value is None or confidence < OK_CONFIDENCE:
         status = "low_confidence"

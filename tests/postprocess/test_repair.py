@@ -401,3 +401,21 @@ def test_a_row_that_took_its_lost_neighbours_values_is_not_vouched_for():
     assert all("not found on the page" in got[key3(row1, col)].reason for col in cols)
     # Rows whose every equation is complete are still vouched for.
     assert got[key3(ROW_OPEN, NATURAL)].status == "ok"
+
+
+def test_an_unsure_reading_is_not_vouched_for_by_a_sum_two_errors_cancel_in():
+    """行合计 holds, but only because a neighbour and the row's total were both
+    misread by one (their columns break): it cannot confirm an unsure cell."""
+    cells = table(21)
+    row = "三、本年度办理结果/（一）予以公开"
+    unsure = key3(row, NATURAL)
+    other = key3(row, "法人或其他组织/商业企业")
+    total = key3(row, TOTAL)
+    true = str(cells[unsure].value)
+    misread(cells[unsure], [[(ch, 0.6), ("9" if ch != "9" else "4", 0.3)] for ch in true])
+    for k in (other, total):
+        cells[k] = sure(k, cells[k].value + 1)
+    out, got = run(cells)
+    assert got[other].status == "inconsistent" and got[total].status == "inconsistent"
+    assert got[unsure].value == int(true)
+    assert got[unsure].status == "low_confidence" and "in doubt" in got[unsure].reason

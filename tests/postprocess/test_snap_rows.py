@@ -171,3 +171,13 @@ def test_section_3_unruled_rows_follow_the_template_order():
         assert by_row[(path, "总计")].value == want, path
         assert by_row[(path, "法人或其他组织/科研机构")].value == 0, path
     assert {c.placement for c in out} == {"aligned"}
+
+
+def test_a_number_cut_after_its_point_is_never_trusted():
+    """"3086." for 3086.22: the recogniser is sure of what it saw, not of what was lost."""
+    cut = Cell(row=0, col=1, bbox=(0, 0, 10, 10), reading=Reading.exact("3086."))
+    whole = Cell(row=0, col=1, bbox=(0, 0, 10, 10), reading=Reading.exact("3086.22"))
+    a = snap.make_cell("二", "x", "y", cut, 0, "2021", decimal=True)
+    b = snap.make_cell("二", "x", "y", whole, 0, "2021", decimal=True)
+    assert a.status == "low_confidence" and "separator" in a.reason
+    assert b.status == "ok" and b.value == 3086.22
