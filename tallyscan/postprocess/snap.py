@@ -26,6 +26,9 @@ from tallyscan.postprocess.template_data import OK_CONFIDENCE, templates
 # A value placed by position because its row's cells do not match the template.
 GUESSED_PLACE_CONFIDENCE = 0.5
 MATCH_FLOOR = 0.40  # label similarity below this is no evidence at all
+# Section 三 "prints its zeros" (so a blank value row is a wrapped label line)
+# when at least this many of its value cells are a printed 0 or dash.
+PRINTED_ZEROS = 10
 # A row without a legible block heading joins the block its label matches by at
 # least this much more than any other block's rows.
 BLOCK_MARGIN = 0.2
@@ -323,8 +326,20 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     results = {v: align(labels, leaf[v], floors, gains) for v in leaf}
     version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
     pairs, _ = results[version]
+    # A row placed by order is a row of value cells; a header row has cells in
+    # the value columns too, but they hold words (自然人) or span several value
+    # columns (申请人情况, 法人或其他组织; a broken rule joins two at most).
     usable = [any(s is not None for s in slots) and not u
+              and all(s.col_span <= 2 and _is_numberish(s.text) for s in slots if s is not None)
               for slots, u in zip(value_slots, unruled, strict=True)]
+    # Where zeros are printed (0 or —), a row of blank value cells is a label's
+    # wrapped line that the grid gave a row of its own, not a template row.
+    printed_zeros = sum(1 for slots, ok in zip(value_slots, usable, strict=True) if ok
+                        for s in slots if s is not None and s.text.strip()
+                        and parse_number(s.text).value == 0)
+    if printed_zeros >= PRINTED_ZEROS:
+        usable = [ok and any(s is not None and s.text.strip() for s in slots)
+                  for slots, ok in zip(value_slots, usable, strict=True)]
     pairs = fill_by_order(pairs, len(rows), len(leaf[version]), usable)
     irregular = _irregular_tables([rows[i] for i in pairs.values()],
                                   [value_slots[i] for i in pairs.values()])

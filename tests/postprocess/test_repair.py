@@ -333,7 +333,9 @@ def test_cells_placed_by_text_alignment_are_never_vouched_for():
     assert {c.status for c in got.values() if c.section == "四"} == {"ok"}
 
 
-def test_out_of_solver_time_nothing_is_repaired_or_vouched_for(monkeypatch):
+@pytest.mark.parametrize("limit", ["TIME_BUDGET_S", "MAX_UNSURE_CELLS"])
+def test_out_of_solver_time_nothing_is_repaired_or_vouched_for(monkeypatch, limit):
+    """Out of time, or too many unknowns in one group of equations to solve."""
     from tallyscan.postprocess import repair
 
     cells = table()
@@ -341,7 +343,7 @@ def test_out_of_solver_time_nothing_is_repaired_or_vouched_for(monkeypatch):
     true = cells[key].value
     wrong = "8" if str(true)[-1] != "8" else "3"
     misread(cells[key], [[(ch, 0.99)] for ch in str(true)[:-1]] + [[(wrong, 0.55), (str(true)[-1], 0.4)]])
-    monkeypatch.setattr(repair, "TIME_BUDGET_S", 0.0)
+    monkeypatch.setattr(repair, limit, 0)
     out, got = run(cells)
     # Unsolved: kept as read and flagged (its sums fail with it), never repaired.
     assert got[key].status == "inconsistent" and got[key].raw_text.endswith(wrong)

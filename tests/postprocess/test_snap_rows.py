@@ -181,3 +181,32 @@ def test_a_number_cut_after_its_point_is_never_trusted():
     b = snap.make_cell("二", "x", "y", whole, 0, "2021", decimal=True)
     assert a.status == "low_confidence" and "separator" in a.reason
     assert b.status == "ok" and b.value == 3086.22
+
+
+def test_section_3_rows_with_unreadable_labels_are_placed_by_order_under_a_header():
+    """Row 一's label is unreadable and row 二's is read; above them is a header
+    row (words in the value columns) and a heading spanning them, below（二）a
+    wrapped label line with blank value cells in a report that prints its zeros.
+    None of these is a value row, so 一 still takes its place by order."""
+    from tallyscan.postprocess.template_data import templates
+
+    rows = templates()["三"]["2021"]["rows"]
+    labels = [p.split("/")[-1] for p in rows]
+    labels[0] = "-4开中"  # unreadable
+    grid: list[tuple[str, list[str]]] = [("", ["申请人情况"]), ("", ["自然人", "商业", "科研", "社会", "法律", "其他", "总计"])]
+    for i, label in enumerate(labels):
+        grid.append((label, ["0"] * 6 + [str(i)]))
+        if label.startswith("（二）"):
+            grid.append(("形）", [""] * 7))  # the wrapped rest of its label
+    cells = []
+    for r, (label, values) in enumerate(grid):
+        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10), reading=Reading.exact(label)))
+        span = 7 if len(values) == 1 else 1
+        for j, text in enumerate(values):
+            cells.append(Cell(row=r, col=1 + j, bbox=((1 + j) * 10.0, r * 10.0, (1 + j + span) * 10.0, r * 10.0 + 10),
+                              col_span=span, reading=Reading.exact(text)))
+    t = Table(page=0, bbox=(0, 0, 80, len(grid) * 10.0), row_edges=[r * 10.0 for r in range(len(grid) + 1)],
+              col_edges=[c * 10.0 for c in range(9)], cells=cells)
+    out, _ = snap.snap_section_三([t], prior="2021")
+    totals = {c.row_path: c.value for c in out if c.col_path == "总计"}
+    assert totals == {path: i for i, path in enumerate(rows)}
