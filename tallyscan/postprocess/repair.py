@@ -439,7 +439,9 @@ def repair_cells(cells: Iterable[CanonicalCell], sections: dict[str, str]) -> Ou
         used = {k for e in comp for k in e.keys if k in vars_}
         if len(used) > MAX_UNSURE_CELLS and any(vars_[k].cands for k in used):
             continue  # too many unknowns to pin anything: all stay flagged, in no time
-        model = _Model(comp, consts, {k: vars_[k] for k in used})
+        # In a fixed order: the solver breaks ties by position, and a set of strings
+        # is ordered differently in every process.
+        model = _Model(comp, consts, {k: vars_[k] for k in sorted(used)})
         got = model.solve(deadline - time.perf_counter())
         calls += 1
         if got is None:
