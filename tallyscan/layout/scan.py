@@ -820,9 +820,6 @@ def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
 
 _DIGITS = re.compile(r"^[-—−+]?\d[\d.,，]*$")
 
-# Cap on the confidence of any reading in a table placed without rules.
-UNRULED_CONFIDENCE = 0.5
-
 
 def recognise_cells(
     layout: PageLayout, image: np.ndarray | None = None, *, dpi: float | None = None, engine
@@ -888,13 +885,6 @@ def recognise_cells(
         for c, parts in zip(numbers, again, strict=True):
             c.reading = merge_readings(readings[k : k + len(parts)])
             k += len(parts)
-    for t in layout.tables:
-        if t.unruled:
-            # Without rules, which row and column a reading belongs to is a
-            # guess, and an empty cell may be an erased dash or digit: nothing
-            # here is sure enough to pass unchecked.
-            for c in t.cells:
-                c.reading.confidence = min(c.reading.confidence, UNRULED_CONFIDENCE)
 
 
 def merge_readings(parts: list[Reading]) -> Reading:
