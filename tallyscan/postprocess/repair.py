@@ -614,11 +614,11 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
         c = by_key[key]
         if c.status != "ok" or c.confidence >= CONFIDENT:
             continue
-        doubted = [e for e in in_eqs[key] for k in e.keys
-                   if k != key and (k in unseen or by_key[k].status == "inconsistent")]
-        if doubted:
+        doubted = next((e for e in in_eqs[key] if any(
+            k != key and (k in unseen or by_key[k].status == "inconsistent") for k in e.keys)), None)
+        if doubted is not None:
             c.status = "low_confidence"
-            c.reason = (f"read with confidence {c.confidence:.2f}; {doubted[0].describe()} holds, "
+            c.reason = (f"read with confidence {c.confidence:.2f}; {doubted.describe()} holds, "
                         "but with a cell that is itself in doubt")
     # A table placed by text alignment, or a ruled one whose value columns the grid
     # does not map one to one: the sums check values, not which row or column they sit

@@ -326,21 +326,7 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     results = {v: align(labels, leaf[v], floors, gains) for v in leaf}
     version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
     pairs, _ = results[version]
-    # A row placed by order is a row of value cells; a header row has cells in
-    # the value columns too, but they hold words (自然人) or span several value
-    # columns (申请人情况, 法人或其他组织; a broken rule joins two at most).
-    usable = [any(s is not None for s in slots) and not u
-              and all(s.col_span <= 2 and _is_numberish(s.text) for s in slots if s is not None)
-              for slots, u in zip(value_slots, unruled, strict=True)]
-    # Where zeros are printed (0 or —), a row of blank value cells is a label's
-    # wrapped line that the grid gave a row of its own, not a template row.
-    printed_zeros = sum(1 for slots, ok in zip(value_slots, usable, strict=True) if ok
-                        for s in slots if s is not None and s.text.strip()
-                        and parse_number(s.text).value == 0)
-    if printed_zeros >= PRINTED_ZEROS:
-        usable = [ok and any(s is not None and s.text.strip() for s in slots)
-                  for slots, ok in zip(value_slots, usable, strict=True)]
-    pairs = fill_by_order(pairs, len(rows), len(leaf[version]), usable)
+    pairs = fill_by_order(pairs, len(rows), len(leaf[version]), _value_rows(value_slots, unruled))
     irregular = _irregular_tables([rows[i] for i in pairs.values()],
                                   [value_slots[i] for i in pairs.values()])
     out = []
@@ -352,6 +338,25 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
                                  table=rows[i].table if i is not None else None,
                                  irregular=i is not None and id(rows[i].table) in irregular))
     return out, version
+
+
+def _value_rows(value_slots: list[list[Cell | None]], unruled: list[bool]) -> list[bool]:
+    """Which rows of ruled tables are rows of values, for placing rows by order."""
+    # A header row has cells in the value columns too, but they hold words
+    # (自然人) or span several value columns (申请人情况, 法人或其他组织; a
+    # broken rule joins two at most).
+    rows = [any(s is not None for s in slots) and not u
+            and all(s.col_span <= 2 and _is_numberish(s.text) for s in slots if s is not None)
+            for slots, u in zip(value_slots, unruled, strict=True)]
+    # Where zeros are printed (0 or —), a row of blank value cells is a label's
+    # wrapped line that the grid gave a row of its own, not a template row.
+    printed_zeros = sum(1 for slots, ok in zip(value_slots, rows, strict=True) if ok
+                        for s in slots if s is not None and s.text.strip()
+                        and parse_number(s.text).value == 0)
+    if printed_zeros < PRINTED_ZEROS:
+        return rows
+    return [ok and any(s is not None and s.text.strip() for s in slots)
+            for slots, ok in zip(value_slots, rows, strict=True)]
 
 
 def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]]) -> set[int]:

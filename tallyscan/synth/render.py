@@ -768,29 +768,6 @@ def layout_report(
     return RenderedReport(pdf=pdf, pages=cv.n_pages, cells=cells, printed=printed, options=options)
 
 
-def render_report(
-    values: dict[str, Number],
-    *,
-    version: str,
-    agency: str,
-    year: int,
-    zero_style: str = "0",
-    font_size: float = 9,
-    seed: int = 0,
-    mixed_six_row: bool = False,
-    misprints: bool = False,
-    repeat_header: bool | None = None,
-) -> bytes:
-    """A born-digital PDF of the report (see ``layout_report`` for the options)."""
-    return layout_report(
-        values,
-        version=version,
-        agency=agency,
-        year=year,
-        zero_style=zero_style,
-        font_size=font_size,
-        seed=seed,
-        mixed_six_row=mixed_six_row,
-        misprints=misprints,
-        repeat_header=repeat_header,
-    ).pdf
+def render_report(values: dict[str, Number], **options) -> bytes:
+    """A born-digital PDF of the report (``options`` are ``layout_report``'s)."""
+    return layout_report(values, **options).pdf
