@@ -423,9 +423,7 @@ def analyse_page(
     tables = [t for t in tables if t.n_rows >= 1 and t.n_cols >= 2]
     ink, boxes = text_blobs(binary, cv2.bitwise_or(horiz, vert), char_h)
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
-    if not tables:
-        # No rules found at all (a fax-like page): tables from text alignment.
-        tables = text_tables(boxes, char_h, s, index)
+    tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
@@ -471,17 +469,56 @@ def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier)
     return score > 0
 
 
-def _outside(tables: list[Table], boxes: np.ndarray, s: float) -> np.ndarray:
-    """The boxes (pixels) whose centre lies in none of the tables (points)."""
-    if len(boxes) == 0 or not tables:
-        return boxes
-    cx = (boxes[:, 0] + boxes[:, 2]) / 2 * s
-    cy = (boxes[:, 1] + boxes[:, 3]) / 2 * s
-    inside = np.zeros(len(boxes), dtype=bool)
-    for t in tables:
-        x0, y0, x1, y1 = t.bbox
-        inside |= (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
-    return boxes[~inside]
+# A table found from text alignment gives way to the ruled tables over it when
+# they hold at least this share of its values each alone in a cell: the rules
+# found that table. Otherwise the ruled tables inside it are fragments of a
+# faint or broken grid (one cell holding several values), and give way.
+RULED_SEPARATES = 0.6
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(a, b) -> bool:
+    """Box a lies within box b (with a point's slack)."""
+    return a[0] >= b[0] - 1 and a[1] >= b[1] - 1 and a[2] <= b[2] + 1 and a[3] <= b[3] + 1
+
+
+def _separated_share(points: np.ndarray, tables: list[Table]) -> float:
+    """Share of the points (x, y, line) that lie in a cell of the tables with
+    no other point of their line (a header's two lines may share one)."""
+    if not len(points):
+        return 1.0
+    boxes = np.array([c.bbox for t in tables for c in t.cells], dtype=float).reshape(-1, 4)
+    x, y = points[:, 0:1], points[:, 1:2]
+    inside = (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+    cell = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+    owners = list(zip(cell.tolist(), points[:, 2].tolist(), strict=True))
+    alone = sum(1 for o in owners if o[0] >= 0 and owners.count(o) == 1)
+    return alone / len(points)
+
+
+def _with_unruled_tables(ruled: list[Table], aligned: list[tuple[Table, np.ndarray]]) -> list[Table]:
+    """The page's ruled tables plus the tables found from text alignment where
+    the rules are gone: a whole fax-like page, one table printed without rules
+    or with rules too faint to find, or one found only as fragments.
+
+    ``aligned`` pairs each table with its values' points (see
+    :func:`aligned_tables`). An aligned table is dropped where the ruled tables
+    over it separate its values (RULED_SEPARATES), or one of them straddles
+    its edge; otherwise it replaces the ruled fragments lying inside it.
+    """
+    out = list(ruled)
+    for t, points in aligned:
+        over = [r for r in ruled if _overlaps(r.bbox, t.bbox)]
+        if over and _separated_share(points, over) >= RULED_SEPARATES:
+            continue
+        if any(not _inside(r.bbox, t.bbox) for r in over):
+            continue
+        if any(_overlaps(o.bbox, t.bbox) for o in out if o.unruled):
+            continue
+        out = [r for r in out if not any(r is o for o in over)] + [t]
+    return sorted(out, key=lambda t: (t.bbox[1], t.bbox[0]))
 
 
 def _text_lines_outside(
@@ -1102,6 +1139,13 @@ def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarr
 
 
 def text_tables(boxes: np.ndarray, char_h: float, s: float, page: int) -> list[Table]:
+    """The tables of :func:`aligned_tables`, without their values' points."""
+    return [t for t, _ in aligned_tables(boxes, char_h, s, page)]
+
+
+def aligned_tables(
+    boxes: np.ndarray, char_h: float, s: float, page: int
+) -> list[tuple[Table, np.ndarray]]:
     """Tables found from text alignment alone, for a page (or the part of one)
     whose rules are gone (a fax-like scan).
 
@@ -1115,11 +1159,21 @@ def text_tables(boxes: np.ndarray, char_h: float, s: float, page: int) -> list[T
     second line is a row of empty values, which the snapper passes over), and
     up to four lines of words just above it (column headers, which tell the
     section) are rows too. Left of the first value column is one label column.
-    Boxes and the result are as in :func:`text_splits`: pixels in, points out.
+    Boxes and the result are as in :func:`text_splits`: pixels in, points out;
+    each table comes with the (n, 3) x, y centres (points) and line numbers of
+    the values it was built from.
     """
     if len(boxes) < 6:
         return []
     word_h = word_height(boxes, char_h)
+    # Remnants of rules too faint for the rule masks would join lines or pose
+    # as words or values: strokes taller than a character (no glyph is both
+    # that tall and narrow), or flat and longer than a double dash.
+    h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
+    stroke = (h > 2 * word_h) | ((h > 1.3 * word_h) & (w < 0.5 * h))
+    boxes = boxes[~stroke & ~((w > 3 * word_h) & (h < 0.3 * word_h))]
+    if len(boxes) < 6:
+        return []
     # Lines of specks or scraps only are not rows.
     lines = [ln for ln in _line_tokens(boxes, char_h, word_h)
              if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
@@ -1150,7 +1204,10 @@ def text_tables(boxes: np.ndarray, char_h: float, s: float, page: int) -> list[T
     for reg in regions:
         t = _text_table(info, reg, char_h, s, page)
         if t is not None:
-            tables.append(t)
+            points = np.array(
+                [((v[0] + v[2]) / 2 * s, (v[1] + v[3]) / 2 * s, i) for i in reg for v in info[i][2]],
+                dtype=float).reshape(-1, 3)
+            tables.append((t, points))
     return tables
 
 

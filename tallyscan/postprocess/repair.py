@@ -662,7 +662,9 @@ def _leaves_zeros_blank(cells: list[CanonicalCell]) -> bool:
     one too little of which was read to tell) may be a cell whose ink the scan
     lost or the grid cut off, not a zero, unless a sum says so.
     """
-    zeros = [c for c in cells if c.value == 0 and c.status != "missing"]
+    # Only cells placed by a table's own rules: where the grid was guessed, a
+    # blank may be a cell the values missed.
+    zeros = [c for c in cells if c.value == 0 and c.status != "missing" and c.placement == "ruled"]
     blank = sum(1 for c in zeros if not c.raw_text.strip())
     return len(zeros) >= MIN_ZEROS_FOR_STYLE and blank > BLANK_ZERO_SHARE * len(zeros)
 

@@ -290,6 +290,65 @@ def test_prose_makes_no_text_table():
     assert scan.text_tables(_boxes_for(rows, ch), ch, 1.0, page=0) == []
 
 
+def _fax_rows(ch: float) -> list:
+    """The golden test's table: three value columns (centres 300, 380, 460)."""
+    return [
+        (100, [(40, "w"), (62, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
+        (140, [(40, "w"), (62, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
+        (180, [(40, "w"), (62, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
+    ]
+
+
+def _ruled(col_edges: list[float], row_edges: list[float]) -> Table:
+    return build_tables(
+        [(col_edges[0], y, col_edges[-1], y) for y in row_edges],
+        [(x, row_edges[0], x, row_edges[-1]) for x in col_edges],
+        tolerance=2.0, min_coverage=0.5, page=0,
+    )[0]
+
+
+def test_unruled_table_gives_way_to_a_ruled_grid_that_separates_its_values():
+    ch = 20.0
+    ((aligned, points),) = scan.aligned_tables(_boxes_for(_fax_rows(ch), ch), ch, 1.0, page=0)
+    # A ruled grid within the aligned table's box, one value to a cell.
+    x0, y0, x1, y1 = aligned.bbox
+    ruled = _ruled([x0 + 1, 260, 340, 420, x1 - 1], [y0 + 1, 130, 170, y1 - 1])
+    assert scan._with_unruled_tables([ruled], [(aligned, points)]) == [ruled]
+
+
+def test_unruled_table_replaces_the_ruled_fragments_inside_it():
+    ch = 20.0
+    aligned = scan.aligned_tables(_boxes_for(_fax_rows(ch), ch), ch, 1.0, page=0)
+    # Faint rules: only a fragment found, one cell around two lines' values.
+    fragment = _ruled([270, 400, 480], [95, 165, 205])
+    (t,) = scan._with_unruled_tables([fragment], aligned)
+    assert t.unruled and t is not fragment
+
+
+def test_unruled_table_is_found_beside_a_ruled_one():
+    ch = 20.0
+    # Section 三 ruled above, section 四 printed without rules below (after a
+    # heading in larger type).
+    rows = [(y + 300, items) for y, items in _fax_rows(ch)] + [(330, [(40, "w"), (70, "w")])]
+    boxes = _boxes_for(rows, ch)
+    heading = np.array([[40, 300, 40 + 2 * ch, 300 + 1.6 * ch], [90, 300, 90 + 2 * ch, 300 + 1.6 * ch]])
+    aligned = scan.aligned_tables(np.vstack([boxes, heading]), ch, 1.0, page=0)
+    ruled = _ruled([30, 150, 250, 350], [40, 80, 120])
+    got = scan._with_unruled_tables([ruled], aligned)
+    assert [t.unruled for t in got] == [False, True]
+
+
+def test_rule_remnants_do_not_make_or_join_text_lines():
+    ch = 20.0
+    boxes = _boxes_for(_fax_rows(ch), ch)
+    # A faint vertical rule left as a thin stroke through all three lines, and
+    # a flat piece of a horizontal one between them.
+    remnants = np.array([[250, 95, 252, 205], [40, 128, 200, 130]], float)
+    with_remnants = scan.text_tables(np.vstack([boxes, remnants]), ch, 1.0, page=0)
+    clean = scan.text_tables(boxes, ch, 1.0, page=0)
+    assert [(t.row_edges, t.col_edges) for t in with_remnants] == [(t.row_edges, t.col_edges) for t in clean]
+
+
 def test_dashed_rule_is_found_and_a_heading_baseline_is_not():
     ch = 20.0
     img = np.zeros((200, 400), np.uint8)

@@ -385,6 +385,22 @@ def test_a_blank_no_sum_checks_is_flagged_where_the_report_prints_its_zeros():
     assert got[count].value == 0 and got[count].status == "ok"
 
 
+def test_blanks_where_the_grid_was_guessed_do_not_make_a_blank_zero_style():
+    """Blanks in tables placed by text alignment may be cells the values
+    missed: they are no evidence that the report leaves its zeros blank."""
+    cells = table()
+    count = next(k for k in cells if k.startswith("二|") and "规章" in k)
+    for c in cells.values():
+        if c.value == 0:
+            c.raw_text = "0"
+            if c.section == "三":
+                c.raw_text, c.alternatives, c.placement = "", [], "aligned"
+    blank = cells[count]
+    blank.value, blank.raw_text, blank.alternatives = 0, "", []
+    out, got = run(cells)
+    assert got[count].status == "low_confidence" and "blank" in got[count].reason
+
+
 def test_a_row_that_took_its_lost_neighbours_values_is_not_vouched_for():
     """Row 二 was not found and row 一 holds row 二's values (the grid lost a
     rule and the snapper took the wrong line): 一's row sum holds, and 一+二 =
