@@ -662,11 +662,15 @@ def _leaves_zeros_blank(cells: list[CanonicalCell]) -> bool:
     one too little of which was read to tell) may be a cell whose ink the scan
     lost or the grid cut off, not a zero, unless a sum says so.
     """
-    # Only cells placed by a table's own rules: where the grid was guessed, a
-    # blank may be a cell the values missed.
-    zeros = [c for c in cells if c.value == 0 and c.status != "missing" and c.placement == "ruled"]
-    blank = sum(1 for c in zeros if not c.raw_text.strip())
-    return len(zeros) >= MIN_ZEROS_FOR_STYLE and blank > BLANK_ZERO_SHARE * len(zeros)
+    def seen(zeros: list[CanonicalCell]) -> bool:
+        blank = sum(1 for c in zeros if not c.raw_text.strip())
+        return len(zeros) >= MIN_ZEROS_FOR_STYLE and blank > BLANK_ZERO_SHARE * len(zeros)
+
+    # Zeros as printed (a repaired cell's blank is a lost reading), over the
+    # whole report and over the cells placed by a table's own rules: where the
+    # grid was guessed, a blank may be a cell the values missed.
+    zeros = [c for c in cells if c.value == 0 and c.status not in ("missing", "repaired")]
+    return seen(zeros) and seen([c for c in zeros if c.placement == "ruled"])
 
 
 _PLACEMENT_DOUBTS = {
