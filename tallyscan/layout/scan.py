@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import cv2
@@ -475,6 +476,7 @@ def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier)
 # faint or broken grid (one cell holding several values), and give way.
 RULED_SEPARATES = 0.6
 
+
 def _overlaps(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -493,8 +495,8 @@ def _separated_share(points: np.ndarray, tables: list[Table]) -> float:
     x, y = points[:, 0:1], points[:, 1:2]
     inside = (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
     cell = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
-    owners = list(zip(cell.tolist(), points[:, 2].tolist(), strict=True))
-    alone = sum(1 for o in owners if o[0] >= 0 and owners.count(o) == 1)
+    owners = Counter(zip(cell.tolist(), points[:, 2].tolist(), strict=True))
+    alone = sum(n for (c, _), n in owners.items() if c >= 0 and n == 1)
     return alone / len(points)
 
 
@@ -517,7 +519,8 @@ def _with_unruled_tables(ruled: list[Table], aligned: list[tuple[Table, np.ndarr
             continue
         if any(_overlaps(o.bbox, t.bbox) for o in out if o.unruled):
             continue
-        out = [r for r in out if not any(r is o for o in over)] + [t]
+        fragments = {id(r) for r in over}
+        out = [r for r in out if id(r) not in fragments] + [t]
     return sorted(out, key=lambda t: (t.bbox[1], t.bbox[0]))
 
 
@@ -1136,11 +1139,6 @@ def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarr
 
 # --------------------------------------------------------------------------- #
 # Tables without rules: rows from text lines, columns from the values
-
-
-def text_tables(boxes: np.ndarray, char_h: float, s: float, page: int) -> list[Table]:
-    """The tables of :func:`aligned_tables`, without their values' points."""
-    return [t for t, _ in aligned_tables(boxes, char_h, s, page)]
 
 
 def aligned_tables(

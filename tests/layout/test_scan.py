@@ -271,7 +271,7 @@ def test_text_tables_from_alignment_golden():
         (250, [(40, "w"), (62, "w"), (84, "w")] + [(x - 0.275 * ch, "d") for x in (300, 380, 460)]),
     ]
     boxes = _boxes_for(rows, ch)
-    (t,) = scan.text_tables(boxes, ch, 1.0, page=2)
+    ((t, _),) = scan.aligned_tables(boxes, ch, 1.0, page=2)
     got = {
         "page": t.page,
         "row_edges": [round(v, 1) for v in t.row_edges],
@@ -287,7 +287,7 @@ def test_prose_makes_no_text_table():
     # Lines of words with a number inside, not at the end: no values.
     rows = [(y, [(40 + 22 * k, "w") for k in range(10)] + [(300, "d"), (320, "w"), (342, "w")])
             for y in (100, 130, 160, 190)]
-    assert scan.text_tables(_boxes_for(rows, ch), ch, 1.0, page=0) == []
+    assert scan.aligned_tables(_boxes_for(rows, ch), ch, 1.0, page=0) == []
 
 
 def _fax_rows(ch: float) -> list:
@@ -344,9 +344,9 @@ def test_rule_remnants_do_not_make_or_join_text_lines():
     # A faint vertical rule left as a thin stroke through all three lines, and
     # a flat piece of a horizontal one between them.
     remnants = np.array([[250, 95, 252, 205], [40, 128, 200, 130]], float)
-    with_remnants = scan.text_tables(np.vstack([boxes, remnants]), ch, 1.0, page=0)
-    clean = scan.text_tables(boxes, ch, 1.0, page=0)
-    assert [(t.row_edges, t.col_edges) for t in with_remnants] == [(t.row_edges, t.col_edges) for t in clean]
+    with_remnants = scan.aligned_tables(np.vstack([boxes, remnants]), ch, 1.0, page=0)
+    clean = scan.aligned_tables(boxes, ch, 1.0, page=0)
+    assert [(t.row_edges, t.col_edges) for t, _ in with_remnants] == [(t.row_edges, t.col_edges) for t, _ in clean]
 
 
 def test_dashed_rule_is_found_and_a_heading_baseline_is_not():
