@@ -182,49 +182,119 @@ def rotate_image(gray: np.ndarray, quarter_turns: int, skew_deg: float) -> np.nd
 # Ruling lines
 
 
-def dashed_rules(binary: np.ndarray, char_h: float, *, horizontal: bool) -> np.ndarray:
-    """Rules broken into dashes (a fax, a worn print): pieces at least 0.8
-    character heights long that line up, gaps under 0.6 character heights
-    between them, into a thin chain at least 4 character heights long.
+def dashed_rules(
+    binary: np.ndarray, char_h: float, *, horizontal: bool, beside: np.ndarray | None = None
+) -> np.ndarray:
+    """Rules broken into dashes or dots (a fax, a worn print): ink that, once
+    gaps under a quarter character height are bridged, runs 0.8 character
+    heights unbroken, pieces that line up with gaps under 0.6 character
+    heights between them, into a thin chain at least 4 character heights long.
 
     A line of text has strokes at many heights, so its pieces chain into a
     thick band, not a thin one; such bands are dropped, and so are thin chains
     with ink close beside them (the aligned bottom strokes of a heading).
+    Thickness and the ink beside are measured along the chain, so a rule on a
+    slightly warped sheet, which drifts a few pixels over its length, counts.
+    ``beside`` is the print that counts as ink beside a chain (default: ``binary``).
     """
+    beside = binary if beside is None else beside
+    bridge = max(2, int(0.25 * char_h))
     piece = max(4, int(0.8 * char_h))
     gap = max(2, int(0.6 * char_h))
     thin = max(3.0, 0.35 * char_h)
-    k = (piece, 1) if horizontal else (1, piece)
-    pieces = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, k))
-    k = (gap, 1) if horizontal else (1, gap)
-    chains = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, k))
+    along = (lambda n: (n, 1)) if horizontal else (lambda n: (1, n))
+    across = (lambda n: (1, n)) if horizontal else (lambda n: (n, 1))
+    kernel = lambda size: cv2.getStructuringElement(cv2.MORPH_RECT, size)  # noqa: E731
+    bridged = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel(along(bridge)))
+    pieces = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, kernel(along(piece)))
+    chains = cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, kernel(along(gap)))
     boxes, outlines = component_boxes(chains)
     keep = np.zeros_like(binary)
     if len(boxes) == 0:
         return keep
     length = boxes[:, 2] if horizontal else boxes[:, 3]
-    width = boxes[:, 3] if horizontal else boxes[:, 2]
-    good = (length >= 4 * char_h) & (width <= thin)
+    good = length >= 4 * char_h
     # Beside a rule is the cells' padding; beside the bottom strokes of a line
     # of characters (a heading in larger type) are the characters.
     near, far = max(2, int(0.1 * char_h)), max(4, int(0.35 * char_h))
     bh, bw = binary.shape[:2]
+    window = max(3, int(char_h))
     for i in np.flatnonzero(good).tolist():
         x, y, w, h = boxes[i].tolist()
-        for d in (-1, 1):
-            if horizontal:
-                a, b = (y - far, y - near) if d < 0 else (y + h + near, y + h + far)
-                band = binary[max(0, a) : max(0, min(bh, b)), x : x + w]
-            else:
-                a, b = (x - far, x - near) if d < 0 else (x + w + near, x + w + far)
-                band = binary[y : y + h, max(0, a) : max(0, min(bw, b))]
-            if band.size and np.count_nonzero(band) > 0.1 * band.size:
-                good[i] = False
-    cv2.drawContours(keep, [c for c, g in zip(outlines, good.tolist(), strict=True) if g], -1, 255, -1)
-    return cv2.bitwise_and(keep, pieces)
+        x0, y0 = (x, max(0, y - far)) if horizontal else (max(0, x - far), y)
+        x1, y1 = (x + w, min(bh, y + h + far)) if horizontal else (min(bw, x + w + far), y + h)
+        own = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.drawContours(own, [outlines[i]], -1, 255, -1, offset=(-x0, -y0))
+        axis = 0 if horizontal else 1
+        thick = np.count_nonzero(own, axis=axis)
+        inner = cv2.dilate(own, kernel(across(2 * near + 1)))
+        outer = cv2.dilate(own, kernel(across(2 * far + 1)))
+        band = cv2.bitwise_and(outer, cv2.bitwise_not(inner))
+        ink_along = np.count_nonzero(cv2.bitwise_and(beside[y0:y1, x0:x1], band), axis=axis)
+        band_along = np.count_nonzero(band, axis=axis)
+        if ink_along.sum() > 0.1 * band_along.sum():
+            continue
+        # Where the chain is thick, or crowded by ink over a character's
+        # width, it has run on into characters (a heading set tight under a
+        # table): that stretch is cut off, the rest kept.
+        box = np.ones(window) / window
+        crowded = np.convolve(ink_along, box, mode="same") > 0.25 * np.maximum(
+            np.convolve(band_along, box, mode="same"), 1e-6)
+        bad = crowded | (thick > thin) | (thick == 0)
+        # ... and what is left must still be a rule's length, in one run.
+        edges = np.flatnonzero(np.diff(np.concatenate(([1], bad.view(np.int8), [1]))))
+        for start, stop in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            if stop - start < 4 * char_h:
+                bad[start:stop] = True
+        if bad.all():
+            continue
+        if horizontal:
+            own[:, bad] = 0
+        else:
+            own[bad, :] = 0
+        region = keep[y0:y1, x0:x1]
+        np.maximum(region, own, out=region)
+    # A kept stretch's edge may graze a character: only runs a piece long stay.
+    return cv2.morphologyEx(cv2.bitwise_and(keep, pieces), cv2.MORPH_OPEN, kernel(along(piece)))
 
 
-def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndarray]:
+FAINT_SHARE = 0.1
+GRAIN_MARGIN = 2.5
+
+
+def thin_ink(gray: np.ndarray, binary: np.ndarray, char_h: float, *, horizontal: bool) -> np.ndarray:
+    """Ink, plus strokes thinner than half a character height across the
+    given direction that are darker than their surroundings by a tenth of the
+    page's print contrast.
+
+    A faint rule (toner running out, a light grey line on a fax) is lighter
+    than the binarisation's global cut, so it survives there only as sparse
+    dots; against the paper just beside it, it is still clearly darker.
+    """
+    across = max(3, int(0.5 * char_h)) | 1
+    k = (1, across) if horizontal else (across, 1)
+    darker = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, k))
+    # Averaged along the direction over half a character height: a line's
+    # dots keep much of their darkness, the paper's grain loses it.
+    run = max(3, int(0.5 * char_h))
+    darker = cv2.blur(darker, (run, 1) if horizontal else (1, run))
+    # The paper's level (median) and the print's (1st percentile), from every
+    # 4th pixel of every 4th row: plenty for two quantiles, and ~50× cheaper
+    # than sorting the page.
+    cum = np.cumsum(np.bincount(gray[::4, ::4].ravel(), minlength=256))
+    paper = float(np.searchsorted(cum, 0.5 * cum[-1]))
+    ink = float(np.searchsorted(cum, 0.01 * cum[-1]))
+    # ... and above the paper's grain, which a rough sheet or a noisy
+    # sensor lifts (its upper quartile, scaled).
+    grain = float(np.searchsorted(np.cumsum(np.bincount(darker[::4, ::4].ravel(), minlength=256)),
+                                  0.75 * darker[::4, ::4].size))
+    cut = max(6.0, FAINT_SHARE * (paper - ink), GRAIN_MARGIN * grain)
+    return cv2.bitwise_or(binary, (darker > cut).astype(np.uint8) * 255)
+
+
+def ruling_masks(
+    binary: np.ndarray, char_h: float, gray: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Masks of horizontal and vertical ruling lines.
 
     A horizontal piece must run unbroken for two character heights; no stroke
@@ -232,18 +302,23 @@ def ruling_masks(binary: np.ndarray, char_h: float) -> tuple[np.ndarray, np.ndar
     than the text, so vertical pieces need only 1.2 character heights but must
     then end on a horizontal rule (a character's stroke floats inside its
     cell). Breaks in an eroded line just leave several pieces, which the grid
-    builder joins by position and coverage.
+    builder joins by position and coverage. Given the grey page, dashed and
+    dotted rules are also looked for among faint thin strokes (:func:`thin_ink`).
     """
     span = max(8, int(2.0 * char_h))
     short = max(6, int(1.2 * char_h))
     horiz = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1))
     )
-    horiz = cv2.bitwise_or(horiz, dashed_rules(binary, char_h, horizontal=True))
+    def dashed(horizontal: bool) -> np.ndarray:
+        ink = binary if gray is None else thin_ink(gray, binary, char_h, horizontal=horizontal)
+        return dashed_rules(ink, char_h, horizontal=horizontal, beside=binary)
+
+    horiz = cv2.bitwise_or(horiz, dashed(True))
     vert = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, short))
     )
-    vert = cv2.bitwise_or(vert, dashed_rules(binary, char_h, horizontal=False))
+    vert = cv2.bitwise_or(vert, dashed(False))
     reach = max(3, int(0.4 * char_h))
     near_h = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 2 * reach + 1)))
     stats, outlines = component_boxes(vert)
@@ -414,7 +489,7 @@ def analyse_page(
         gray = np.ascontiguousarray(np.rot90(gray, 2))
         binary = np.ascontiguousarray(np.rot90(binary, 2))
     metrics = PageMetrics(char_h=char_h, dpi=dpi)
-    horiz, vert = ruling_masks(binary, char_h)
+    horiz, vert = ruling_masks(binary, char_h, gray)
     s = metrics.px_to_pt
     h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(horiz, True, char_h)]
     v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(vert, False, char_h)]
@@ -600,6 +675,7 @@ def cell_crops(
             x1 = min(x1, x0 + max_chars * ch)
         else:
             x0 = _reach_small_ink(work, cell, x0, y0, x1, y1)
+            x1 = _reach_ink_right(work, cell, x1, y0, y1)
         mx, my = 0.25 * ch, 0.15 * ch
         X0, Y0 = int(max(0, x0 - mx)), int(max(0, y0 - my))
         X1, Y1 = int(min(w, x1 + mx)), int(min(h, y1 + my))
@@ -625,17 +701,15 @@ def _drop_stray_runs(b: np.ndarray, ch: float) -> np.ndarray:
 
 
 def _blob_ink(work: ScanWork, boxes: np.ndarray, x0: float, x1: float) -> np.ndarray:
-    """The ink of a line's blobs only (no specks between them), cropped to them
-    and to [x0, x1]: what :func:`recognise_crops` compares crops by."""
+    """All ink (rules removed) within the line's blobs' extent and [x0, x1]:
+    what :func:`recognise_crops` compares crops by. Not the blobs' ink alone:
+    a glyph a fax broke into pieces too small to be blobs ("2" as its flat
+    base only) would then look like another crop's "1" plus a dash."""
     bx = boxes.astype(np.int64)
     X0, X1 = int(x0), int(np.ceil(x1))
     Y0, Y1 = int(bx[:, 1].min()), int(bx[:, 3].max())
-    out = np.zeros((max(Y1 - Y0, 1), max(X1 - X0, 1)), np.uint8)
-    for a, b, c, d in bx.tolist():
-        a, c = max(a, X0), min(c, X1)
-        if c > a:
-            out[b - Y0 : d - Y0, a - X0 : c - X0] |= work.binary[b:d, a:c]
-    return out
+    out = work.binary[Y0:Y1, X0:X1]
+    return out.copy() if out.size else np.zeros((1, 1), np.uint8)
 
 
 def _reach_small_ink(
@@ -660,6 +734,28 @@ def _reach_small_ink(
             break
         lo = x
     return float(min(x0, lo + xa))
+
+
+def _reach_ink_right(work: ScanWork, cell: Cell, x1: float, y0: float, y1: float) -> float:
+    """Where a number's line ends once ink just right of its last blob is
+    counted: a fax can break a digit into pieces too small to be blobs (a "2"
+    whose base alone is kept), and a crop cut through the rest of that digit
+    reads as a confident, wrong number. Ink within the line's height, in
+    gaps under 0.3 character heights, inside the cell."""
+    ch = work.metrics.char_h
+    s = work.metrics.px_to_pt
+    cx1 = int(cell.bbox[2] / s - 0.15 * ch)
+    xa, xb = int(np.ceil(x1)), cx1
+    ya, yb = int(y0), int(np.ceil(y1))
+    if xb - xa < 1 or yb - ya < 1:
+        return x1
+    ink = np.flatnonzero(work.binary[ya:yb, xa:xb].any(axis=0))
+    hi = 0
+    for x in ink.tolist():
+        if x - hi > 0.3 * ch:
+            break
+        hi = x + 1
+    return float(max(x1, xa + hi))
 
 
 def dash_reading(cell: Cell, work: ScanWork) -> Reading | None:
@@ -915,6 +1011,7 @@ def recognise_cells(
         parts = readings[k : k + n]
         k += n
         target.reading = merge_readings(parts)
+    _doubt_unread_sign(layout.tables, work, engine, jobs, crops)
     # A long number whose digits run together (3086.22) looks like words: if its
     # first characters read as digits, it is read again whole, as a number.
     numbers = [c for c in headers if _DIGITS.match(c.reading.text)]
@@ -925,6 +1022,51 @@ def recognise_cells(
         for c, parts in zip(numbers, again, strict=True):
             c.reading = merge_readings(readings[k : k + len(parts)])
             k += len(parts)
+
+
+SIGNED_TABLE_COLS = 6
+
+
+def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine, jobs, crops) -> None:
+    """A one-line number with ink just left of its crop (a minus sign the fax
+    shrank to a dot, or a speck) is read again with that ink in view; if the
+    two readings differ, neither is trusted: the cell's confidence drops
+    below the bar, so a person decides rather than a guess passing as sure.
+
+    Only in narrow tables (section 二's, at most SIGNED_TABLE_COLS columns):
+    the only signed numbers of the template (本年增/减) are there, and no
+    equation checks them; the wide tables of 三 and 四 hold counts only.
+    """
+    ch = work.metrics.char_h
+    s = work.metrics.px_to_pt
+    narrow = {id(c) for t in tables if t.n_cols <= SIGNED_TABLE_COLS for c in t.cells}
+    again: list[tuple[Cell, np.ndarray]] = []
+    k = 0
+    for target, n in jobs:
+        first = crops[k]
+        k += n
+        if (n != 1 or not first.numeric or id(target) not in narrow or not target.reading.text
+                or target.reading.text[0] in "-—−"):
+            continue
+        line = cell_crops(target, work)
+        if len(line) != 1:
+            continue
+        x0, y0, x1, y1 = line[0][2]
+        cx0 = int(target.bbox[0] / s + 0.1 * ch)
+        inner, outer = int(x0 - 0.25 * ch), int(x0 - 0.7 * ch)
+        h = y1 - y0
+        ya, yb = int(y0 + 0.2 * h), int(np.ceil(y0 + 0.9 * h))
+        xa = max(cx0, outer)
+        if inner - xa < 1 or not work.binary[ya:yb, xa:inner].any():
+            continue
+        Y0, Y1 = int(max(0, y0 - 0.15 * ch)), int(y1 + 0.15 * ch)
+        again.append((target, work.image[Y0:Y1, xa : int(x1 + 0.25 * ch)]))
+    if not again:
+        return
+    wide = engine.recognize([img for _, img in again], numeric=True)
+    for (target, _), r in zip(again, wide, strict=True):
+        if r.text.strip() != target.reading.text.strip():
+            target.reading.confidence = min(target.reading.confidence, r.confidence) * 0.5
 
 
 def merge_readings(parts: list[Reading]) -> Reading:
