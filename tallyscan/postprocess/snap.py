@@ -19,7 +19,7 @@ from functools import cache
 
 from tallyscan.exceptions import NoTableFound
 from tallyscan.model import CanonicalCell, Cell, PageLayout, Reading, Table
-from tallyscan.postprocess.labels import label_similarity, norm_label
+from tallyscan.postprocess.labels import label_similarity, lcs, norm_label
 from tallyscan.postprocess.numbers import parse_number
 from tallyscan.postprocess.template_data import OK_CONFIDENCE, templates
 
@@ -468,21 +468,25 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     out = []
     for b in blocks:
         candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
-        for label in b["rows"]:
-            found = None
-            best = MATCH_FLOOR
-            for _blk, row, values, hdr in candidates:
-                s = label_similarity(row.cells[0].text, label)
-                if s > best:
-                    best, found = s, (row, values, hdr)
+        # Each grid row goes to at most one of the block's rows, best matches
+        # first: a row whose own label was lost must not take its neighbour's values.
+        pairs = sorted(((label_similarity(row.cells[0].text, label), li, ri)
+                        for li, label in enumerate(b["rows"])
+                        for ri, (_blk, row, _v, _h) in enumerate(candidates)), reverse=True)
+        match: dict[int, int] = {}
+        for s, li, ri in pairs:
+            if s > MATCH_FLOOR and li not in match and ri not in match.values():
+                match[li] = ri
+        for li, label in enumerate(b["rows"]):
+            found = candidates[match[li]][1:] if li in match else None
             for ci, col in enumerate(b["columns"]):
                 cell, exact = None, True
                 if found is not None:
                     row, values, hdr = found
-                    cell, exact = _value_for_column(values, hdr, ci, col, len(b["columns"]))
+                    cell, exact = _value_for_column(values, hdr, ci, b["columns"])
                 guess = None if exact else (
-                    f"the row has {len(values)} value cells where the template has "
-                    f"{len(b['columns'])}; placed under its header by position")
+                    f"the row's {len(values)} value cells do not line up with the "
+                    f"template's {len(b['columns'])} columns under its header; placed by position")
                 out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
                                      found[0].page if found else None, version,
                                      decimal=b.get("decimal", False),
@@ -499,10 +503,40 @@ def _block_by_label(label: str, blocks: list[dict]) -> str | None:
     return heading if best > MATCH_FLOOR and best - runner_up >= BLOCK_MARGIN else None
 
 
-def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int, name: str,
-                      k: int) -> tuple[Cell | None, bool]:
-    """The value cell of column ``index``, and whether the row's structure said so exactly."""
-    if len(values) == k:
+def _under_header(values: list[Cell], header: list[Cell], names: list[str]) -> bool:
+    """Whether each value cell's middle lies within the header cell of its
+    place, and the header reads as the template's columns in place rather than
+    shifted by one (a grid that lost a whole column, header and values alike,
+    still lines up, but its 本年 header sits where 上一年 should)."""
+    if len(header) != len(values) or len(names) != len(values):
+        return False
+    if not all(h.bbox[0] <= (v.bbox[0] + v.bbox[2]) / 2 <= h.bbox[2]
+               for v, h in zip(values, header, strict=True)):
+        return False
+    texts = [h.text for h in header]
+
+    def fit(shift: int) -> float:
+        return sum(_starts_name(texts[i], names[i + shift])
+                   for i in range(len(texts)) if 0 <= i + shift < len(names))
+
+    return fit(0) >= max(fit(-1), fit(1))
+
+
+def _starts_name(observed: str, name: str) -> float:
+    """0..1: how much of a header read by its first characters ("本年",
+    "上一") is the start of the column's name, in order."""
+    o, c = norm_label(observed), norm_label(name)
+    return lcs(o, c[: len(o) + 1]) / len(o) if o else 0.0
+
+
+def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int, names: list[str]
+                      ) -> tuple[Cell | None, bool]:
+    """The value cell of column ``index``, and whether the row's structure said so exactly:
+    as many value cells as the template has columns, each under its own header
+    cell when the block's header row was read (no equation checks section 二,
+    so the grid itself must vouch for where a number belongs)."""
+    name = names[index]
+    if len(values) == len(names) and (header is None or _under_header(values, header, names)):
         return values[index], True
     if header:
         h = max(header, key=lambda c: label_similarity(c.text, name))

@@ -210,3 +210,33 @@ def test_section_3_rows_with_unreadable_labels_are_placed_by_order_under_a_heade
     out, _ = snap.snap_section_三([t], prior="2021")
     totals = {c.row_path: c.value for c in out if c.col_path == "总计"}
     assert totals == {path: i for i, path in enumerate(rows)}
+
+
+def test_section_2_a_row_whose_label_was_lost_does_not_take_its_neighbours_values():
+    """行政处罚's label cell came out empty: 行政强制's row is the best match for
+    both names, but only one of them may have it; the other is missing, not a
+    copy of 行政强制's numbers passing as sure."""
+    t = _row_table([["第二十条第（六）项", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+                    ["", "4", "3", "7"], ["行政强制", "6", "4", "1"]])
+    out, _ = snap.snap_section_二([t], prior="2019")
+    got = {c.row_path.split("/")[-1]: (c.value, c.status) for c in out
+           if c.row_path.startswith("第二十条第（六）项") and c.col_path == "上一年项目数量"}
+    assert got == {"行政强制": (6, "ok"), "行政处罚": (None, "missing")}
+
+
+def test_section_2_values_under_a_header_shifted_by_a_lost_column_are_not_trusted():
+    """The grid lost the 上一年项目数量 column, header and values alike: three
+    value cells still sit under three header cells, but the header reads
+    本年…, 处理… where the template starts 上一年…; no sum would catch the
+    shift, so the values are placed by position and flagged."""
+    rows = [["第二十条第（五）项", ""], ["信息内容", "本年增/减", "处理决定数量", ""],
+            ["行政许可", "-3", "1776", ""]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2019")
+    placed = [c for c in out if c.row_path == "第二十条第（五）项/行政许可" and c.status != "missing"]
+    assert placed and all(c.status == "low_confidence" and c.reason for c in placed)
+    # the same header in place vouches for its values
+    rows = [["第二十条第（五）项", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政许可", "5", "-3", "1776"]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2019")
+    got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+    assert got == {"上一年项目数量": (5, "ok"), "本年增/减": (-3, "ok"), "处理决定数量": (1776, "ok")}
