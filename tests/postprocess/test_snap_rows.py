@@ -240,3 +240,14 @@ def test_section_2_values_under_a_header_shifted_by_a_lost_column_are_not_truste
     out, _ = snap.snap_section_二([_row_table(rows)], prior="2019")
     got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（五）项/行政许可"}
     assert got == {"上一年项目数量": (5, "ok"), "本年增/减": (-3, "ok"), "处理决定数量": (1776, "ok")}
+
+
+def test_a_short_table_with_a_row_of_fifteen_numbers_is_section_4_whatever_its_headers_read():
+    """A stray stroke split 行政复议's header cell: read by first characters,
+    行 | 政复 | 行政 fit section 二's 行政许可 as well as 四's words."""
+    headers = ["行", "政复", "行政", "", "", "", "", "", "", "", "", "", "", "", ""]
+    subheads = ["结", "结", "其", "尚", "总", "未经", "", "", "", "", "复议", "", "", "", ""]
+    t = _row_table([headers, subheads, [str(v) for v in range(15)]])
+    assert snap.classify_table(t) == "四"
+    # a section 三 table (eight numbers a row) is not taken for 四
+    assert snap.classify_table(_section_3_table(7)) == "三"
