@@ -265,7 +265,7 @@ GRAIN_MARGIN = 2.5
 def thin_ink(gray: np.ndarray, binary: np.ndarray, char_h: float, *, horizontal: bool) -> np.ndarray:
     """Ink, plus strokes thinner than half a character height across the
     given direction that are darker than their surroundings by a tenth of the
-    page's print contrast.
+    page's print contrast, and by GRAIN_MARGIN times the paper's own grain.
 
     A faint rule (toner running out, a light grey line on a fax) is lighter
     than the binarisation's global cut, so it survives there only as sparse
