@@ -278,18 +278,20 @@ def thin_ink(gray: np.ndarray, binary: np.ndarray, char_h: float, *, horizontal:
     # dots keep much of their darkness, the paper's grain loses it.
     run = max(3, int(0.5 * char_h))
     darker = cv2.blur(darker, (run, 1) if horizontal else (1, run))
-    # The paper's level (median) and the print's (1st percentile), from every
-    # 4th pixel of every 4th row: plenty for two quantiles, and ~50× cheaper
-    # than sorting the page.
-    cum = np.cumsum(np.bincount(gray[::4, ::4].ravel(), minlength=256))
-    paper = float(np.searchsorted(cum, 0.5 * cum[-1]))
-    ink = float(np.searchsorted(cum, 0.01 * cum[-1]))
-    # ... and above the paper's grain, which a rough sheet or a noisy
-    # sensor lifts (its upper quartile, scaled).
-    grain = float(np.searchsorted(np.cumsum(np.bincount(darker[::4, ::4].ravel(), minlength=256)),
-                                  0.75 * darker[::4, ::4].size))
-    cut = max(6.0, FAINT_SHARE * (paper - ink), GRAIN_MARGIN * grain)
+    # Above a tenth of the print contrast (paper: the median level; print:
+    # the 1st percentile), and above the paper's grain, which a rough sheet or
+    # a noisy sensor lifts (its upper quartile, scaled).
+    contrast = _level(gray, 0.5) - _level(gray, 0.01)
+    cut = max(6.0, FAINT_SHARE * contrast, GRAIN_MARGIN * _level(darker, 0.75))
     return cv2.bitwise_or(binary, (darker > cut).astype(np.uint8) * 255)
+
+
+def _level(img: np.ndarray, share: float) -> float:
+    """The 8-bit level below which ``share`` of the image lies, from every 4th
+    pixel of every 4th row: plenty for a quantile, ~50× cheaper than sorting."""
+    sample = img[::4, ::4]
+    return float(np.searchsorted(np.cumsum(np.bincount(sample.ravel(), minlength=256)),
+                                 share * sample.size))
 
 
 def ruling_masks(
@@ -727,13 +729,9 @@ def _reach_small_ink(
     xa = max(cx0, int(x0 - 0.6 * ch))
     if int(x0) - xa < 1 or yb - ya < 1:
         return x0
-    ink = np.flatnonzero(work.binary[ya:yb, xa : int(x0)].any(axis=0))
-    lo = int(x0) - xa
-    for x in ink[::-1].tolist():
-        if lo - x > 0.3 * ch:
-            break
-        lo = x
-    return float(min(x0, lo + xa))
+    # Gaps counted from column to column here, not as empty columns: one less.
+    reach = _ink_reach(work.binary[ya:yb, xa : int(x0)].any(axis=0)[::-1], 0.3 * ch - 1)
+    return float(min(x0, int(x0) - reach))
 
 
 def _reach_ink_right(work: ScanWork, cell: Cell, x1: float, y0: float, y1: float) -> float:
@@ -749,13 +747,19 @@ def _reach_ink_right(work: ScanWork, cell: Cell, x1: float, y0: float, y1: float
     ya, yb = int(y0), int(np.ceil(y1))
     if xb - xa < 1 or yb - ya < 1:
         return x1
-    ink = np.flatnonzero(work.binary[ya:yb, xa:xb].any(axis=0))
-    hi = 0
-    for x in ink.tolist():
-        if x - hi > 0.3 * ch:
+    return float(max(x1, xa + _ink_reach(work.binary[ya:yb, xa:xb].any(axis=0), 0.3 * ch)))
+
+
+def _ink_reach(inked: np.ndarray, gap: float) -> int:
+    """How many columns, counted outward from a line's edge (``inked``: whether
+    each column holds ink, nearest first), the line's ink runs on with no more
+    than ``gap`` empty columns at a time."""
+    reach = 0
+    for x in np.flatnonzero(inked).tolist():
+        if x - reach > gap:
             break
-        hi = x + 1
-    return float(max(x1, xa + hi))
+        reach = x + 1
+    return reach
 
 
 def dash_reading(cell: Cell, work: ScanWork) -> Reading | None:
@@ -819,12 +823,13 @@ SIG_HEIGHT = 16
 
 @dataclass
 class Crop:
-    """One text line to read: its grey pixels, and the ink it is compared with
-    other crops by (its blobs, lines removed, tightly cropped)."""
+    """One text line to read: its grey pixels, the ink it is compared with
+    other crops by (lines removed, tightly cropped), and where the line lies."""
 
     image: np.ndarray
     ink: np.ndarray
     numeric: bool
+    bbox: tuple[float, float, float, float] | None = None  # the line's extent, pixels
 
 
 def crop_signature(ink: np.ndarray) -> np.ndarray | None:
@@ -1002,7 +1007,7 @@ def recognise_cells(
             else:
                 parts = cell_crops(c, work)
             jobs.append((c, len(parts)))
-            crops.extend(Crop(img, ink, not is_label) for img, ink, _ in parts)
+            crops.extend(Crop(img, ink, not is_label, box) for img, ink, box in parts)
     if layout.page == 0:
         _read_title(layout, work, engine)
     readings = recognise_crops(engine, crops)
@@ -1048,10 +1053,7 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine, jobs, crops)
         if (n != 1 or not first.numeric or id(target) not in narrow or not target.reading.text
                 or target.reading.text[0] in "-—−"):
             continue
-        line = cell_crops(target, work)
-        if len(line) != 1:
-            continue
-        x0, y0, x1, y1 = line[0][2]
+        x0, y0, x1, y1 = first.bbox
         cx0 = int(target.bbox[0] / s + 0.1 * ch)
         inner, outer = int(x0 - 0.25 * ch), int(x0 - 0.7 * ch)
         h = y1 - y0
