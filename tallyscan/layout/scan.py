@@ -100,9 +100,9 @@ def component_boxes(mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return boxes, outer
 
 
-def measure_char_height(binary: np.ndarray, dpi: float) -> float:
-    """Median height of blobs that look like characters (not specks, not lines)."""
-    stats, _ = component_boxes(binary)
+def measure_char_height(stats: np.ndarray, dpi: float) -> float:
+    """Median height of blobs that look like characters (not specks, not
+    lines), given the page's ink pieces (:func:`component_boxes`)."""
     h = stats[:, 3].astype(float)
     w = stats[:, 2].astype(float)
     # Plausible type sizes for body text are 6-20 pt: use that only as a sanity
@@ -252,10 +252,14 @@ def dashed_rules(
             own[:, bad] = 0
         else:
             own[bad, :] = 0
+        # A kept stretch's edge may graze a character: only runs a piece long
+        # stay. (Chains are apart, so this is done chain by chain, on its box
+        # rather than on the whole page.)
+        own = cv2.morphologyEx(cv2.bitwise_and(own, pieces[y0:y1, x0:x1]), cv2.MORPH_OPEN,
+                               kernel(along(piece)), borderType=cv2.BORDER_CONSTANT, borderValue=0)
         region = keep[y0:y1, x0:x1]
         np.maximum(region, own, out=region)
-    # A kept stretch's edge may graze a character: only runs a piece long stay.
-    return cv2.morphologyEx(cv2.bitwise_and(keep, pieces), cv2.MORPH_OPEN, kernel(along(piece)))
+    return keep
 
 
 FAINT_SHARE = 0.1
@@ -407,6 +411,12 @@ def text_blobs(
     grow = cv2.dilate(lines_mask, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
     ink = cv2.bitwise_and(binary, cv2.bitwise_not(grow))
     stats, _ = component_boxes(ink)
+    return ink, significant_boxes(stats, char_h)
+
+
+def significant_boxes(stats: np.ndarray, char_h: float) -> np.ndarray:
+    """Boxes ``(n, 4)`` x0, y0, x1, y1 of the pieces (x, y, w, h) that may be
+    text: see :func:`text_blobs`."""
     x, y, w, h = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
     big = np.maximum(w, h) >= 0.4 * char_h
     # A minus sign is narrower than that, but flat (specks are round).
@@ -415,8 +425,7 @@ def text_blobs(
     # (no character of a one-line cell is thin and taller than 1.6 character heights)
     not_line = ~(((w > 3 * char_h) & (h < 0.3 * char_h)) | ((h > 1.6 * char_h) & (w < 0.3 * char_h)))
     keep = big & not_line
-    boxes = np.stack([x, y, x + w, y + h], axis=1)[keep].astype(np.float64)
-    return ink, boxes
+    return np.stack([x, y, x + w, y + h], axis=1)[keep].astype(np.float64)
 
 
 def group_lines(boxes: np.ndarray, char_h: float) -> list[np.ndarray]:
@@ -485,8 +494,9 @@ def analyse_page(
     if abs(skew) >= 0.05:
         gray = rotate_image(gray, 0, skew)
         binary = binarise(gray, dpi)
-    char_h = measure_char_height(binary, dpi)
-    if upside_down(gray, binary, char_h, orientation_classifier):
+    pieces, _ = component_boxes(binary)
+    char_h = measure_char_height(pieces, dpi)
+    if upside_down(gray, significant_boxes(pieces, char_h), char_h, orientation_classifier):
         turns += 2
         gray = np.ascontiguousarray(np.rot90(gray, 2))
         binary = np.ascontiguousarray(np.rot90(binary, 2))
@@ -520,13 +530,13 @@ def analyse_page(
     return layout
 
 
-def upside_down(gray: np.ndarray, binary: np.ndarray, char_h: float, classifier) -> bool:
-    """Ask the text-direction classifier about the page's widest text lines."""
+def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) -> bool:
+    """Ask the text-direction classifier about the page's widest text lines
+    (``boxes``: the page's blobs, :func:`significant_boxes`)."""
     if classifier is None:
         from tallyscan.ocr.orientation import get_orientation_classifier
 
         classifier = get_orientation_classifier()
-    _, boxes = text_blobs(binary, np.zeros_like(binary), char_h)
     lines = group_lines(boxes, char_h)
     crops = []
     for idx in sorted(lines, key=len, reverse=True)[:8]:
@@ -959,6 +969,23 @@ def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
     return out
 
 
+# Label cells are read by their first line's first characters only: enough
+# to tell the template's rows apart. In section 三 (a wide table) the row
+# labels differ within their block by the second or third character (（一）,
+# （二）…; 1.属于, 2.其他, 1.本机关, 1.信访…), so LABEL_CHARS character
+# heights (the rest of a character at the cut reads as noise or nothing)
+# identify them. Section 二's labels (narrow tables) share their first two
+# characters (行政处罚, 行政强制, 行政事业性收费, 行政许可), so one more. A
+# heading across the table is told by its item number, 第二十条第（六）项.
+# Column headers by two (自然人, 商业企业, 结果维持 / 结果纠正 by position).
+LABEL_CHARS = 2.5
+NARROW_LABEL_CHARS = 3.5
+HEADING_CHARS = 8.5
+HEADER_CHARS = 2
+# A table of at most this many columns is section 二's (label, up to three
+# values, spare columns from a broken rule); 三 and 四 are wider.
+SIGNED_TABLE_COLS = 6
+
 _DIGITS = re.compile(r"^[-—−+]?\d[\d.,，]*$")
 
 
@@ -978,7 +1005,7 @@ def recognise_cells(
     work = page_work(layout)
     jobs: list[tuple[Cell, int]] = []  # target, crop count
     crops: list[Crop] = []
-    headers: list[Cell] = []  # value-column cells read as headers, by their first characters
+    truncated: list[Cell] = []  # cells not of words read by their first characters only
     for t in layout.tables:
         label_cols = _label_columns(t, work)
         parents = _parent_labels(t, label_cols)
@@ -997,13 +1024,20 @@ def recognise_cells(
             # one spanning value columns (本年处理决定数量's value) is a number.
             is_label = c.col in label_cols or (c.col_span > 1 and c.col <= min(label_cols, default=0))
             if is_label:
-                heading = 2 * c.col_span > t.n_cols
-                parts = cell_crops(c, work, max_chars=8.5 if heading else 3.5)[:1]
+                if 2 * c.col_span > t.n_cols:
+                    chars = HEADING_CHARS
+                elif t.n_cols <= SIGNED_TABLE_COLS:
+                    chars = NARROW_LABEL_CHARS
+                else:
+                    chars = LABEL_CHARS
+                parts = cell_crops(c, work, max_chars=chars)[:1]
+                if not _looks_like_words(c, work):
+                    truncated.append(c)  # a long number in a label column, perhaps
             elif _looks_like_words(c, work):
                 # Column headers (自然人, 结果维持…): a few characters identify them.
                 is_label = True
-                parts = cell_crops(c, work, max_chars=2)[:1]
-                headers.append(c)
+                parts = cell_crops(c, work, max_chars=HEADER_CHARS)[:1]
+                truncated.append(c)
             else:
                 parts = cell_crops(c, work)
             jobs.append((c, len(parts)))
@@ -1017,9 +1051,10 @@ def recognise_cells(
         k += n
         target.reading = merge_readings(parts)
     _doubt_unread_sign(layout.tables, work, engine, jobs, crops)
-    # A long number whose digits run together (3086.22) looks like words: if its
-    # first characters read as digits, it is read again whole, as a number.
-    numbers = [c for c in headers if _DIGITS.match(c.reading.text)]
+    # A long number whose digits run together (3086.22) looks like words, and
+    # one in a column of labels (211586 beside 采购总金额) is read as a label: if
+    # its first characters read as digits, it is read again whole, as a number.
+    numbers = [c for c in truncated if _DIGITS.match(c.reading.text)]
     if numbers:
         again = [cell_crops(c, work) for c in numbers]
         readings = recognise_crops(engine, [Crop(img, ink, True) for parts in again for img, ink, _ in parts])
@@ -1029,7 +1064,6 @@ def recognise_cells(
             k += len(parts)
 
 
-SIGNED_TABLE_COLS = 6
 
 
 def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine, jobs, crops) -> None:

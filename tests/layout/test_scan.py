@@ -417,6 +417,64 @@ def test_a_number_whose_digits_run_together_is_read_whole():
     assert engine.modes.count(False) == 1 and engine.modes[-1] is True
 
 
+class _RunEngine:
+    """Reads a crop by its runs of inked columns: a run as wide as a
+    character is a word ("字"), a narrower one a digit ("1")."""
+
+    name = "runs"
+
+    def __init__(self, ch: float):
+        self.ch = ch
+
+    def recognize(self, crops, numeric=False):
+        out = []
+        for c in crops:
+            inked = np.concatenate(([False], (c < 128).any(axis=0), [False]))
+            edges = np.flatnonzero(np.diff(inked.astype(np.int8)))
+            widths = edges[1::2] - edges[::2]
+            text = "".join("字" if w >= 0.75 * self.ch else "1" for w in widths)
+            out.append(Reading(text=text, confidence=0.99, alternatives=[]))
+        return out
+
+
+def test_a_long_number_in_a_column_of_labels_is_read_whole():
+    """Label cells are read by their first few characters only; a number in
+    the labels' column (211586 beside 采购总金额, where a rule was lost) would
+    be cut to its first digits and come out a sure, wrong number. When the
+    first characters read as digits and the cell holds no words, it is read
+    again whole."""
+    from tallyscan.model import PageLayout
+
+    ch = 20
+    img = np.full((180, 300), 255, np.uint8)
+    blobs, owner = [], []
+
+    def blob(x: int, y: int, w: int, key: tuple[int, int]) -> None:
+        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
+        blobs.append([x, y, x + w, y + ch])
+        owner.append(key)
+
+    for row in (0, 1):  # two labels of two characters, each with a one-digit value
+        for x in (10, 35):
+            blob(x, 20 + 60 * row, ch, (row, 0))
+        blob(240, 20 + 60 * row, ch // 2, (row, 1))
+    for k in range(8):  # an eight-digit number in the labels' column
+        blob(10 + 13 * k, 140, ch // 2, (2, 0))
+    h = [(0, y, 300, y) for y in (0, 60, 120, 180)]
+    v = [(x, 0, x, 180) for x in (0, 200, 300)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    cells = {(c.row, c.col): c for c in t.cells}
+    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array(blobs, float),
+                         cell_blobs={id(c): [i for i, o in enumerate(owner) if o == key]
+                                     for key, c in cells.items()})
+    layout = PageLayout(page=1, width=300, height=180, source="scan", lines=[], tables=[t])
+    scan._WORK[id(layout)] = work
+    scan.recognise_cells(layout, engine=_RunEngine(ch))
+    assert cells[(2, 0)].reading.text == "11111111"
+    assert cells[(0, 0)].reading.text == "字字"  # labels stay read by their first characters
+
+
 # --------------------------------------------------------------------------- faint and broken rules
 
 
