@@ -443,17 +443,20 @@ def group_lines(boxes: np.ndarray, char_h: float) -> list[np.ndarray]:
     lines: list[list[int]] = []
     spans: list[list[float]] = []
     n_tall = int((~flat).sum())
-    for pos, i in enumerate(order):
+    # Plain lists: this runs over every blob of a page, several times a page.
+    tops, bottoms, mids = boxes[:, 1].tolist(), boxes[:, 3].tolist(), centre.tolist()
+    for pos, i in enumerate(order.tolist()):
         if pos >= n_tall:
-            hit = [k for k, (ly0, ly1) in enumerate(spans) if ly0 <= centre[i] <= ly1]
+            c = mids[i]
+            hit = [k for k, (ly0, ly1) in enumerate(spans) if ly0 <= c <= ly1]
             if hit:
-                k = min(hit, key=lambda k: abs((spans[k][0] + spans[k][1]) / 2 - centre[i]))
-                lines[k].append(int(i))
+                k = min(hit, key=lambda k: abs((spans[k][0] + spans[k][1]) / 2 - c))
+                lines[k].append(i)
                 continue
-            lines.append([int(i)])
-            spans.append([boxes[i, 1], boxes[i, 3]])
+            lines.append([i])
+            spans.append([tops[i], bottoms[i]])
             continue
-        y0, y1 = boxes[i, 1], boxes[i, 3]
+        y0, y1 = tops[i], bottoms[i]
         placed = False
         for k in range(len(lines) - 1, max(-1, len(lines) - 4), -1):
             ly0, ly1 = spans[k]
@@ -461,15 +464,16 @@ def group_lines(boxes: np.ndarray, char_h: float) -> list[np.ndarray]:
             # Same line when the vertical extents mostly overlap; a flat stroke
             # (the top of a character, a dash) lies inside its line's extent.
             if overlap >= 0.5 * min(y1 - y0, ly1 - ly0, char_h):
-                lines[k].append(int(i))
+                lines[k].append(i)
                 spans[k] = [min(ly0, y0), max(ly1, y1)]
                 placed = True
                 break
         if not placed:
-            lines.append([int(i)])
+            lines.append([i])
             spans.append([y0, y1])
     order_lines = sorted(range(len(lines)), key=lambda k: (spans[k][0] + spans[k][1]) / 2)
-    return [np.array(sorted(lines[k], key=lambda j: boxes[j, 0])) for k in order_lines]
+    lefts = boxes[:, 0].tolist()
+    return [np.array(sorted(lines[k], key=lefts.__getitem__)) for k in order_lines]
 
 
 # --------------------------------------------------------------------------- #
@@ -1147,11 +1151,16 @@ def _line_tokens(
     out = []
     for line in group_lines(boxes, char_h):
         b = boxes[line]
+        lefts, rights = b[:, 0].tolist(), b[:, 2].tolist()
         runs = []
         start = 0
+        reach = rights[0] if rights else 0.0  # right edge of the run so far
         for k in range(1, len(b) + 1):
-            if k < len(b) and b[k, 0] - b[start:k, 2].max() <= 0.6 * char_h:
+            if k < len(b) and lefts[k] - reach <= 0.6 * char_h:
+                reach = max(reach, rights[k])
                 continue
+            if k < len(b):
+                reach = rights[k]
             run = b[start:k]
             w, h = run[:, 2] - run[:, 0], run[:, 3] - run[:, 1]
             digit = (w <= 0.85 * np.maximum(h, 0.8 * char_h)) & (h <= 1.3 * char_h)
