@@ -252,14 +252,10 @@ def dashed_rules(
             own[:, bad] = 0
         else:
             own[bad, :] = 0
-        # A kept stretch's edge may graze a character: only runs a piece long
-        # stay. (Chains are apart, so this is done chain by chain, on its box
-        # rather than on the whole page.)
-        own = cv2.morphologyEx(cv2.bitwise_and(own, pieces[y0:y1, x0:x1]), cv2.MORPH_OPEN,
-                               kernel(along(piece)), borderType=cv2.BORDER_CONSTANT, borderValue=0)
         region = keep[y0:y1, x0:x1]
         np.maximum(region, own, out=region)
-    return keep
+    # A kept stretch's edge may graze a character: only runs a piece long stay.
+    return cv2.morphologyEx(cv2.bitwise_and(keep, pieces), cv2.MORPH_OPEN, kernel(along(piece)))
 
 
 FAINT_SHARE = 0.1
@@ -974,16 +970,16 @@ def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
 
 
 # Label cells are read by their first line's first characters only: enough
-# to tell the template's rows apart. In section 三 (a wide table) the row
-# labels differ within their block by the second or third character (（一）,
-# （二）…; 1.属于, 2.其他, 1.本机关, 1.信访…), so LABEL_CHARS character
-# heights (the rest of a character at the cut reads as noise or nothing)
-# identify them. Section 二's labels (narrow tables) share their first two
-# characters (行政处罚, 行政强制, 行政事业性收费, 行政许可), so one more. A
-# heading across the table is told by its item number, 第二十条第（六）项.
-# Column headers by two (自然人, 商业企业, 结果维持 / 结果纠正 by position).
-LABEL_CHARS = 2.5
-NARROW_LABEL_CHARS = 3.5
+# to tell the template's rows apart (section 二's labels share their first two
+# characters: 行政处罚, 行政强制, 行政事业性收费; section 三's 1.属于… and
+# （一）… differ by the third at the latest). Three and a half character
+# heights: 2.5 was tried for section 三's wide tables (a few percent faster
+# over the devset, same accuracy there) but lost cells on heavy synthetic
+# scans, where a short, noisy reading gives the row alignment too little to
+# go on. A heading across the table is told by its item number,
+# 第二十条第（六）项; column headers by two characters (自然人, 商业企业;
+# 结果维持 / 结果纠正 by position).
+LABEL_CHARS = 3.5
 HEADING_CHARS = 8.5
 HEADER_CHARS = 2
 # A table of at most this many columns is section 二's (label, up to three
@@ -991,6 +987,7 @@ HEADER_CHARS = 2
 SIGNED_TABLE_COLS = 6
 
 _DIGITS = re.compile(r"^[-—−+]?\d[\d.,，]*$")
+_LONG_DIGITS = re.compile(r"^[-—−+]?\d{2,}[\d.,，]*$")
 
 
 def recognise_cells(
@@ -1009,7 +1006,9 @@ def recognise_cells(
     work = page_work(layout)
     jobs: list[tuple[Cell, int]] = []  # target, crop count
     crops: list[Crop] = []
-    truncated: list[Cell] = []  # cells not of words read by their first characters only
+    # Cells read by their first characters only whose ink is not plainly words,
+    # and what their reading must look like for them to be read again whole.
+    truncated: list[tuple[Cell, re.Pattern]] = []
     for t in layout.tables:
         label_cols = _label_columns(t, work)
         parents = _parent_labels(t, label_cols)
@@ -1028,20 +1027,17 @@ def recognise_cells(
             # one spanning value columns (本年处理决定数量's value) is a number.
             is_label = c.col in label_cols or (c.col_span > 1 and c.col <= min(label_cols, default=0))
             if is_label:
-                if 2 * c.col_span > t.n_cols:
-                    chars = HEADING_CHARS
-                elif t.n_cols <= SIGNED_TABLE_COLS:
-                    chars = NARROW_LABEL_CHARS
-                else:
-                    chars = LABEL_CHARS
-                parts = cell_crops(c, work, max_chars=chars)[:1]
+                heading = 2 * c.col_span > t.n_cols
+                parts = cell_crops(c, work, max_chars=HEADING_CHARS if heading else LABEL_CHARS)[:1]
                 if not _looks_like_words(c, work):
-                    truncated.append(c)  # a long number in a label column, perhaps
+                    # A long number in a label column, perhaps; a label's own
+                    # item number (1.属于…, worn to 1.) is not one.
+                    truncated.append((c, _LONG_DIGITS))
             elif _looks_like_words(c, work):
                 # Column headers (自然人, 结果维持…): a few characters identify them.
                 is_label = True
                 parts = cell_crops(c, work, max_chars=HEADER_CHARS)[:1]
-                truncated.append(c)
+                truncated.append((c, _DIGITS))
             else:
                 parts = cell_crops(c, work)
             jobs.append((c, len(parts)))
@@ -1058,7 +1054,7 @@ def recognise_cells(
     # A long number whose digits run together (3086.22) looks like words, and
     # one in a column of labels (211586 beside 采购总金额) is read as a label: if
     # its first characters read as digits, it is read again whole, as a number.
-    numbers = [c for c in truncated if _DIGITS.match(c.reading.text)]
+    numbers = [c for c, pattern in truncated if pattern.match(c.reading.text)]
     if numbers:
         again = [cell_crops(c, work) for c in numbers]
         readings = recognise_crops(engine, [Crop(img, ink, True) for parts in again for img, ink, _ in parts])
