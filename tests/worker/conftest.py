@@ -90,10 +90,13 @@ class RedisServer:
         self.stop()
         self.start()
 
-    def queue_length(self, queue: str) -> int:
+    def client(self):
         import redis
 
-        return int(redis.Redis(port=self.port, socket_timeout=2).llen(queue))
+        return redis.Redis(port=self.port, socket_timeout=2)
+
+    def queue_length(self, queue: str) -> int:
+        return int(self.client().llen(queue))
 
 
 class Worker:
