@@ -1064,8 +1064,6 @@ def recognise_cells(
             k += len(parts)
 
 
-
-
 def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine, jobs, crops) -> None:
     """A one-line number with ink just left of its crop (a minus sign the fax
     shrank to a dot, or a speck) is read again with that ink in view; if the
