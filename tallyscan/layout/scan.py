@@ -678,6 +678,8 @@ def cell_crops(
         # A line of flat pieces only, beside lines of characters, is a rule's
         # remnant or a smudge, not text.
         lines = [line for line, t in zip(lines, tall, strict=True) if t]
+    if max_chars is None:
+        lines = _join_split_glyphs(boxes, lines, ch)
     for line in lines:
         b = boxes[line]
         if max_chars is None:
@@ -694,6 +696,33 @@ def cell_crops(
         if X1 - X0 < 2 or Y1 - Y0 < 2:
             continue
         out.append((work.image[Y0:Y1, X0:X1], _blob_ink(work, b, x0, x1), (x0, y0, x1, y1)))
+    return out
+
+
+def _join_split_glyphs(boxes: np.ndarray, lines: list[np.ndarray], ch: float) -> list[np.ndarray]:
+    """A number's lines with the halves of faded glyphs joined: a "5" whose
+    middle faded away is two stacked pieces that group as two lines, and reads
+    as "55". Lines are joined when together they are no taller than a
+    character (two printed lines are nearly twice that) and they overlap
+    horizontally or together are no wider than a digit (the halves of a slanted
+    stroke barely overlap), each holding a piece of a glyph's height: two flat
+    strokes (a dash over a rule's remnant) stay apart, or they read as 二."""
+    out: list[np.ndarray] = []
+    for line in lines:
+        if out:
+            prev = out[-1]
+            a, b = boxes[prev], boxes[line]
+            top = min(a[:, 1].min(), b[:, 1].min())
+            bottom = max(a[:, 3].max(), b[:, 3].max())
+            overlap = min(a[:, 2].max(), b[:, 2].max()) - max(a[:, 0].min(), b[:, 0].min())
+            narrower = min(a[:, 2].max() - a[:, 0].min(), b[:, 2].max() - b[:, 0].min())
+            width = max(a[:, 2].max(), b[:, 2].max()) - min(a[:, 0].min(), b[:, 0].min())
+            glyphs = min((a[:, 3] - a[:, 1]).max(), (b[:, 3] - b[:, 1]).max()) >= 0.4 * ch
+            if glyphs and bottom - top <= 1.1 * ch and (overlap >= 0.5 * narrower or width <= 0.8 * ch):
+                joined = np.concatenate([prev, line])
+                out[-1] = joined[np.argsort(boxes[joined, 0], kind="stable")]
+                continue
+        out.append(line)
     return out
 
 

@@ -18,7 +18,7 @@ _NUMBER = re.compile(r"[-−－]?\d+(?:\.\d+)?")
 @dataclass(frozen=True)
 class ParsedNumber:
     value: int | float | None  # None when the text holds no number at all
-    kind: str  # "number", "zero-mark", "blank", "unreadable"
+    kind: str  # "number", "dotted", "zero-mark", "blank", "unreadable"
 
 
 def normalise(text: str) -> str:
@@ -46,7 +46,9 @@ def parse_number(text: str, *, decimal: bool = False) -> ParsedNumber:
     s = m.group(0).replace("−", "-").replace("－", "-")
     if "." in s:
         v = float(s)
-        if not decimal and v.is_integer():
-            return ParsedNumber(int(v), "number")
-        return ParsedNumber(v, "number")
+        if decimal or v.is_integer():  # a count printed "12.0" is 12
+            return ParsedNumber(int(v) if not decimal else v, "number")
+        # A count has no decimals: the point in "3.4" is a speck between digits.
+        # The digits are kept (34) and the kind tells callers to trust it less.
+        return ParsedNumber(int(s.replace(".", "")), "dotted")
     return ParsedNumber(int(s), "number")

@@ -139,7 +139,7 @@ def classify_table(table: Table) -> str | None:
 
 
 def _is_numberish(text: str) -> bool:
-    return parse_number(text).kind in {"number", "zero-mark", "blank"} and not re.search(r"[\u4e00-\u9fff]{2}", text)
+    return parse_number(text).kind in {"number", "dotted", "zero-mark", "blank"} and not re.search(r"[\u4e00-\u9fff]{2}", text)
 
 
 # --------------------------------------------------------------------------- #
@@ -288,6 +288,9 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         # by the crop or faded), however sure the recogniser is of what it saw.
         confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
         guess = f"read {reading.text!r}: digits after its last separator may be lost"
+    elif parsed.kind == "dotted":
+        confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
+        guess = f"read {reading.text!r}: a count has no decimals, so its point was taken for a speck"
     status = "ok"
     if parsed.value is None or confidence < OK_CONFIDENCE:
         status = "low_confidence"

@@ -564,6 +564,25 @@ def test_a_digit_broken_into_specks_stays_in_its_numbers_crop():
     assert x1 < 200
 
 
+def test_the_halves_of_a_faded_digit_make_one_crop():
+    """A "5" whose middle faded is two stacked pieces that barely overlap
+    (measured on a 150 dpi fax: 6 px wide each, 1 px of overlap): one crop,
+    not "5" over "5" read as 55. Two printed lines, or two flat strokes, stay
+    two crops."""
+    ch = 15.0
+    top, bottom = (190, 30, 196, 39), (195, 36, 201, 44)
+    cell, work = _number_work(ch, [top, bottom], blobs=[list(top), list(bottom)])
+    ((_, _, (x0, y0, x1, y1)),) = scan.cell_crops(cell, work)
+    assert (x0, y0, x1, y1) == (190, 30, 201, 44)
+    upper, lower = (190, 20, 199, 33), (190, 40, 199, 53)
+    cell, work = _number_work(ch, [upper, lower], blobs=[list(upper), list(lower)])
+    assert len(scan.cell_crops(cell, work)) == 2
+    # a dash over a rule's remnant is not one glyph (joined, it reads as 二)
+    dash, remnant = (188, 34, 200, 36), (186, 41, 203, 43)
+    cell, work = _number_work(ch, [dash, remnant], blobs=[list(dash), list(remnant)])
+    assert len(scan.cell_crops(cell, work)) == 2
+
+
 class _SignEngine:
     """Reads a number crop as "-3" when it is wide enough to hold the ink left
     of the digit, "3" otherwise, always sure of itself."""

@@ -183,6 +183,17 @@ def test_a_number_cut_after_its_point_is_never_trusted():
     assert b.status == "ok" and b.value == 3086.22
 
 
+def test_a_count_read_with_a_point_keeps_its_digits_and_is_never_trusted():
+    """"3.4" in a count cell: counts have no decimals, so the point is a speck
+    and the value 34, but only the equations may confirm it."""
+    dotted = Cell(row=0, col=1, bbox=(0, 0, 10, 10), reading=Reading.exact("3.4"))
+    c = snap.make_cell("三", "x", "总计", dotted, 0, "2021")
+    assert c.value == 34 and c.raw_text == "3.4"
+    assert c.status == "low_confidence" and "speck" in c.reason
+    amount = snap.make_cell("二", "x", "y", dotted, 0, "2021", decimal=True)
+    assert amount.value == 3.4 and amount.status == "ok"
+
+
 def test_section_3_rows_with_unreadable_labels_are_placed_by_order_under_a_header():
     """Row 一's label is unreadable and row 二's is read; above them is a header
     row (words in the value columns) and a heading spanning them, below（二）a
