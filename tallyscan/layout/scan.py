@@ -532,16 +532,24 @@ def analyse_page(
 
 def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) -> bool:
     """Ask the text-direction classifier about the page's widest text lines
-    (``boxes``: the page's blobs, :func:`significant_boxes`)."""
+    (``boxes``: the page's blobs, :func:`significant_boxes`).
+
+    A "line" taller than a line of text (a seal, or a table's rows run
+    together by a warp) is not asked, and each answer counts by how sure it is
+    (2p - 1): an unsure answer about such scraps, or about a row of zeros,
+    which read the same either way up, must not outvote sure ones."""
     if classifier is None:
         from tallyscan.ocr.orientation import get_orientation_classifier
 
         classifier = get_orientation_classifier()
+    # Pieces taller than any glyph (rules, a seal's arc) would run a table's
+    # rows together into one "line".
+    boxes = boxes[boxes[:, 3] - boxes[:, 1] <= 1.5 * char_h]
     lines = group_lines(boxes, char_h)
     crops = []
-    for idx in sorted(lines, key=len, reverse=True)[:8]:
-        if len(idx) < 4:
-            continue
+    heights = [float(boxes[idx, 3].max() - boxes[idx, 1].min()) for idx in lines]
+    text_lines = [idx for idx, h in zip(lines, heights, strict=True) if len(idx) >= 4 and h <= 2 * char_h]
+    for idx in sorted(text_lines, key=len, reverse=True)[:8]:
         b = boxes[idx]
         x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
         # Limit to ~12 characters so the classifier sees text at its own scale.
@@ -553,7 +561,7 @@ def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) 
     if not crops:
         return False
     votes = classifier.classify(crops)
-    score = sum((p if angle == 180 else -p) for angle, p in votes)
+    score = sum((2 * p - 1) * (1 if angle == 180 else -1) for angle, p in votes)
     return score > 0
 
 

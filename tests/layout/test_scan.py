@@ -624,3 +624,39 @@ def test_a_sign_seen_only_with_the_ink_left_in_view_is_not_trusted(n_cols, doubt
     assert value.reading.text == "3"
     assert (value.reading.confidence < OK_CONFIDENCE) is doubted
     assert engine.calls == (2 if doubted else 1)
+
+
+# --------------------------------------------------------------------------- orientation
+
+
+class _VoteByHeight:
+    """A stand-in classifier: short crops (text lines) are surely upright;
+    tall ones (scraps run together) and wide rows say "upside down", unsure."""
+
+    def __init__(self, ch: float):
+        self.ch = ch
+        self.seen: list[tuple[int, int]] = []
+
+    def classify(self, crops):
+        self.seen += [c.shape[:2] for c in crops]
+        return [(0, 1.0) if c.shape[0] < 2 * self.ch and c.shape[1] < 8 * self.ch else (180, 0.6)
+                for c in crops]
+
+
+def test_unsure_votes_and_run_together_rows_do_not_turn_an_upright_page():
+    """Five unsure "upside down" answers (p 0.6, about rows of zeros, which
+    read the same either way up) do not outvote three sure "upright" ones,
+    and a "line" as tall as several rows is not asked at all."""
+    ch = 20
+    boxes = []
+    for row in range(5):  # rows of ten zeros, wide
+        y = 40 + 60 * row
+        boxes += [[30 + 22 * k, y, 40 + 22 * k, y + 20] for k in range(10)]
+    for row in range(3):  # short lines of five characters
+        y = 400 + 60 * row
+        boxes += [[30 + 22 * k, y, 50 + 22 * k, y + 20] for k in range(5)]
+    boxes += [[300 + 25 * k, 560 + 8 * k, 320 + 25 * k, 690] for k in range(12)]  # a tall scrap heap
+    gray = np.full((700, 800), 255, np.uint8)
+    clf = _VoteByHeight(ch)
+    assert not scan.upside_down(gray, np.array(boxes, float), ch, clf)
+    assert len(clf.seen) == 8 and all(h < 2 * ch + 10 for h, _ in clf.seen)
