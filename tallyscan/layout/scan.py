@@ -534,16 +534,15 @@ def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) 
     """Ask the text-direction classifier about the page's widest text lines
     (``boxes``: the page's blobs, :func:`significant_boxes`).
 
-    A "line" taller than a line of text (a seal, or a table's rows run
-    together by a warp) is not asked, and each answer counts by how sure it is
+    Pieces taller than a glyph (rules, a seal's arc) are left out, so a
+    table's rows do not run together into one tall "line"; a line still taller
+    than a line of text is not asked, and each answer counts by how sure it is
     (2p - 1): an unsure answer about such scraps, or about a row of zeros,
     which read the same either way up, must not outvote sure ones."""
     if classifier is None:
         from tallyscan.ocr.orientation import get_orientation_classifier
 
         classifier = get_orientation_classifier()
-    # Pieces taller than any glyph (rules, a seal's arc) would run a table's
-    # rows together into one "line".
     boxes = boxes[boxes[:, 3] - boxes[:, 1] <= 1.5 * char_h]
     lines = group_lines(boxes, char_h)
     crops = []

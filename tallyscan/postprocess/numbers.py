@@ -47,7 +47,7 @@ def parse_number(text: str, *, decimal: bool = False) -> ParsedNumber:
     if "." in s:
         v = float(s)
         if decimal or v.is_integer():  # a count printed "12.0" is 12
-            return ParsedNumber(int(v) if not decimal else v, "number")
+            return ParsedNumber(v if decimal else int(v), "number")
         # A count has no decimals: the point in "3.4" is a speck between digits.
         # The digits are kept (34) and the kind tells callers to trust it less.
         return ParsedNumber(int(s.replace(".", "")), "dotted")
