@@ -546,8 +546,8 @@ def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) 
     boxes = boxes[boxes[:, 3] - boxes[:, 1] <= 1.5 * char_h]
     lines = group_lines(boxes, char_h)
     crops = []
-    heights = [float(boxes[idx, 3].max() - boxes[idx, 1].min()) for idx in lines]
-    text_lines = [idx for idx, h in zip(lines, heights, strict=True) if len(idx) >= 4 and h <= 2 * char_h]
+    text_lines = [idx for idx in lines
+                  if len(idx) >= 4 and boxes[idx, 3].max() - boxes[idx, 1].min() <= 2 * char_h]
     for idx in sorted(text_lines, key=len, reverse=True)[:8]:
         b = boxes[idx]
         x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()

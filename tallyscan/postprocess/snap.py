@@ -281,16 +281,14 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
     reading: Reading = cell.reading
     parsed = parse_number(reading.text, decimal=decimal)
     confidence = float(reading.confidence)
+    # Readings never trusted on the recogniser's confidence alone, however sure it is.
+    if not guess and _CUT_SHORT.search(reading.text):
+        # "3086." for 3086.22: digits after a point or comma were lost (cut off by the crop or faded).
+        guess = f"read {reading.text!r}: digits after its last separator may be lost"
+    elif not guess and parsed.kind == "dotted":
+        guess = f"read {reading.text!r}: a count has no decimals, so its point was taken for a speck"
     if guess:
         confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
-    elif _CUT_SHORT.search(reading.text):
-        # "3086." for 3086.22: digits after a point or comma were lost (cut off
-        # by the crop or faded), however sure the recogniser is of what it saw.
-        confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
-        guess = f"read {reading.text!r}: digits after its last separator may be lost"
-    elif parsed.kind == "dotted":
-        confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
-        guess = f"read {reading.text!r}: a count has no decimals, so its point was taken for a speck"
     status = "ok"
     if parsed.value is None or confidence < OK_CONFIDENCE:
         status = "low_confidence"
