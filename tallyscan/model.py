@@ -27,6 +27,9 @@ class Reading:
     # Characters the decoder may have dropped: (index in text before which it would
     # go, character, probability), from the blank frames of the recogniser's output.
     insertions: list[tuple[int, str, float]] = field(default_factory=list)
+    # Left unread on purpose (a header or parent label the snapper does not
+    # need): the cell holds words, whatever its empty text suggests.
+    unread: bool = False
 
     @classmethod
     def exact(cls, text: str) -> Reading:
@@ -36,6 +39,11 @@ class Reading:
     @classmethod
     def empty(cls, confidence: float = 1.0) -> Reading:
         return cls(text="", confidence=confidence, alternatives=[])
+
+    @classmethod
+    def not_read(cls) -> Reading:
+        """A cell of words deliberately left unread (see ``unread``)."""
+        return cls(text="", confidence=0.0, alternatives=[], unread=True)
 
 
 @dataclass

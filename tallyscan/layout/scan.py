@@ -219,6 +219,7 @@ def dashed_rules(
     near, far = max(2, int(0.1 * char_h)), max(4, int(0.35 * char_h))
     bh, bw = binary.shape[:2]
     window = max(3, int(char_h))
+    lo, hi = binary.shape[0 if horizontal else 1], 0  # extent across the rules of what is kept
     for i in np.flatnonzero(good).tolist():
         x, y, w, h = boxes[i].tolist()
         x0, y0 = (x, max(0, y - far)) if horizontal else (max(0, x - far), y)
@@ -254,8 +255,15 @@ def dashed_rules(
             own[bad, :] = 0
         region = keep[y0:y1, x0:x1]
         np.maximum(region, own, out=region)
+        lo, hi = (min(lo, y0), max(hi, y1)) if horizontal else (min(lo, x0), max(hi, x1))
     # A kept stretch's edge may graze a character: only runs a piece long stay.
-    return cv2.morphologyEx(cv2.bitwise_and(keep, pieces), cv2.MORPH_OPEN, kernel(along(piece)))
+    # (Opened along the rules, so only the band of rows, or columns, that
+    # holds kept chains needs it.)
+    band = (slice(lo, hi), slice(None)) if horizontal else (slice(None), slice(lo, hi))
+    if lo < hi:
+        keep[band] = cv2.morphologyEx(cv2.bitwise_and(keep[band], pieces[band]), cv2.MORPH_OPEN,
+                                      kernel(along(piece)))
+    return keep
 
 
 FAINT_SHARE = 0.1
@@ -332,19 +340,13 @@ def ruling_masks(
     k = max(2, int(0.15 * char_h))
     h_full = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * k + 1)))
     rest_mask = cv2.bitwise_and(binary, cv2.bitwise_not(h_full))
-    _, rest = cv2.connectedComponents(rest_mask, connectivity=8)
-    rest_boxes, rest_outlines = component_boxes(rest_mask)
-    box_of = {int(rest[c[0, 0, 1], c[0, 0, 0]]): b for c, b in zip(rest_outlines, rest_boxes, strict=True)}
-    shape: dict[int, tuple[float, float]] = {0: (0.0, 0.0)}  # 0: on a horizontal rule
-
-    def width_thickness(i: int) -> tuple[float, float]:
-        """Width, and ink per row of height (a stroke's thickness, slanted or
-        not; a character adds its crossing strokes) of a piece of ``rest``."""
-        if i not in shape:
-            x, y, w, h = box_of.get(i, (0, 0, 0, 0))
-            area = int(np.count_nonzero(rest[y : y + h, x : x + w] == i))
-            shape[i] = (float(w), area / max(int(h), 1))
-        return shape[i]
+    _, rest, rest_stats, _ = cv2.connectedComponentsWithStats(rest_mask, connectivity=8)
+    # Each piece of ``rest``: its width, and its ink per row of height (a
+    # stroke's thickness, slanted or not; a character adds its crossing
+    # strokes). Label 0 is what lies on a horizontal rule.
+    rest_width = rest_stats[:, cv2.CC_STAT_WIDTH].astype(float)
+    rest_thickness = rest_stats[:, cv2.CC_STAT_AREA] / np.maximum(rest_stats[:, cv2.CC_STAT_HEIGHT], 1)
+    rest_width[0] = rest_thickness[0] = 0.0
 
     for i, (x, y, w, h) in enumerate(stats.tolist()):
         xc = x + w // 2
@@ -353,8 +355,7 @@ def ruling_masks(
         ids, counts = np.unique(rest[y : y + h, xc], return_counts=True)
         own = 0
         for j, cnt in zip(ids.tolist(), counts.tolist(), strict=True):
-            rw, rt = width_thickness(j)
-            if rt <= 1.6 * max(w, 2) and rw <= 0.6 * char_h:
+            if rest_thickness[j] <= 1.6 * max(w, 2) and rest_width[j] <= 0.6 * char_h:
                 own += cnt
         if own < 0.5 * h:
             continue
@@ -665,12 +666,13 @@ def _assign_blobs(tables: list[Table], boxes: np.ndarray, s: float, work: ScanWo
 
 
 def cell_crops(
-    cell: Cell, work: ScanWork, max_chars: float | None = None
+    cell: Cell, work: ScanWork, max_chars: float | None = None, skip_chars: float = 0.0
 ) -> list[tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]]:
     """One crop per text line inside the cell: grey pixels, ink, bbox in pixels.
 
     ``max_chars`` keeps only the first N character widths of each line: enough
-    to tell labels apart at a fraction of the OCR cost.
+    to tell labels apart at a fraction of the OCR cost; ``skip_chars`` (with
+    ``max_chars``) leaves out the first N of those.
     """
     idx = work.cell_blobs.get(id(cell), [])
     if not idx:
@@ -694,6 +696,7 @@ def cell_crops(
         x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
         if max_chars is not None:
             x1 = min(x1, x0 + max_chars * ch)
+            x0 = min(x0 + skip_chars * ch, max(x0, x1 - ch))
         else:
             x0 = _reach_small_ink(work, cell, x0, y0, x1, y1)
             x1 = _reach_ink_right(work, cell, x1, y0, y1)
@@ -963,6 +966,13 @@ def _read_into(engine, crops: list[Crop], idx: list[int], out: list[Reading | No
             out[i] = r
 
 
+# A title is read by its first TITLE_SHORT_CHARS character widths (an agency
+# of up to ten characters, then the year), and again by its first TITLE_CHARS
+# if those do not hold the agency and year.
+TITLE_SHORT_CHARS = 14
+TITLE_CHARS = 22
+
+
 def _read_title(layout: PageLayout, work: ScanWork, engine) -> None:
     """Read the page's first line, and the second only when the first does not
     yet hold the agency and the year (a title wrapped before its year)."""
@@ -973,15 +983,22 @@ def _read_title(layout: PageLayout, work: ScanWork, engine) -> None:
     text = ""
     for line in sorted(layout.lines, key=lambda ln: ln.bbox[1])[:2]:
         x0, y0, x1, y1 = (v / s for v in line.bbox)
-        # The agency and year come within the title's first ~22 characters.
-        x1 = min(x1, x0 + 22 * max(y1 - y0, ch))
         m = 0.2 * ch
         Y0, Y1 = int(max(0, y0 - m)), int(y1 + m)
-        X0, X1 = int(max(0, x0 - m)), int(x1 + m)
-        crop = work.image[Y0:Y1, X0:X1]
-        if not crop.size:
+        X0 = int(max(0, x0 - m))
+        # The agency and year come within the title's first ~22 characters,
+        # most often within its first TITLE_SHORT_CHARS: those are read first.
+        r = None
+        for chars in (TITLE_SHORT_CHARS, TITLE_CHARS):
+            end = min(x1, x0 + chars * max(y1 - y0, ch))
+            crop = work.image[Y0:Y1, X0 : int(end + m)]
+            if not crop.size:
+                break
+            r = engine.recognize([crop], numeric=False)[0]
+            if title_match(text + r.text) or end >= x1:
+                break
+        if r is None:
             continue
-        r = engine.recognize([crop], numeric=False)[0]
         line.text, line.confidence = r.text, r.confidence
         text += r.text
         if title_match(text):
@@ -1017,6 +1034,10 @@ def _parent_labels(table: Table, label_cols: set[int]) -> set[int]:
 # 结果维持 / 结果纠正 by position).
 LABEL_CHARS = 3.5
 HEADING_CHARS = 8.5
+# A heading is read first without its first four and a half characters:
+# 第二十条 is in every heading of the template, and what tells them apart is
+# the item number after it, 第（一）项.
+HEADING_SKIP_CHARS = 4.5
 HEADER_CHARS = 2
 # A table of at most this many columns is section 二's (label, up to three
 # values, spare columns from a broken rule); 三 and 四 are wider.
@@ -1035,25 +1056,43 @@ def recognise_cells(
     their first line's first few characters, which is all the snapper needs to
     tell the template's rows apart (and far cheaper than whole labels); a
     heading spanning most of the table by a few more (第二十条第（一）项). Parent
-    labels spanning rows that all have their own labels are not read. A lone
-    flat stroke is read as a dash by shape, and an empty cell is empty without
-    any OCR. Crops that look alike are read once (:func:`recognise_crops`).
+    labels spanning rows that all have their own labels are not read, nor are
+    the headers of a table its numbers already show to be section 四's (the
+    snapper places 四's values by position). A lone flat stroke is read as a
+    dash by shape, and an empty cell is empty without any OCR. Crops that look
+    alike are read once (:func:`recognise_crops`).
     """
+    from tallyscan.postprocess.snap import (
+        SECTION_四_MAX_ROWS,
+        classify_table,
+        heading_item,
+        is_section_四_by_shape,
+    )
+
     work = page_work(layout)
-    jobs: list[tuple[Cell, int]] = []  # target, crop count
-    crops: list[Crop] = []
+    jobs: list[tuple[Cell, list[Crop]]] = []
+    # Word cells read only if the table's other cells do not make them needless:
+    # those of a table short enough to be section 四's (its values are placed
+    # by position), and the column headers above the values of a ruled table
+    # that its row labels show to be section 三's (its value columns are the
+    # template's, in order).
+    maybe_四: list[tuple[Table, list[tuple[Cell, list[Crop]]]]] = []
+    maybe_三: list[tuple[Table, set[int], list[tuple[Cell, list[Crop]]]]] = []
     # Cells read by their first characters only whose ink is not plainly words,
     # and what their reading must look like for them to be read again whole.
     truncated: list[tuple[Cell, re.Pattern]] = []
+    headings: list[Cell] = []
     for t in layout.tables:
         label_cols = _label_columns(t, work)
         parents = _parent_labels(t, label_cols)
+        words: list[tuple[Cell, list[Crop]]] = []
+        headers: list[tuple[Cell, list[Crop]]] = []
         for c in t.cells:
             if not work.cell_blobs.get(id(c)):
                 c.reading = Reading.empty()
                 continue
             if id(c) in parents:
-                c.reading = Reading.empty(confidence=0.0)  # not read
+                c.reading = Reading.not_read()
                 continue
             dash = dash_reading(c, work)
             if dash is not None:
@@ -1062,45 +1101,84 @@ def recognise_cells(
             # A cell spanning columns from the label area is a label or a heading;
             # one spanning value columns (本年处理决定数量's value) is a number.
             is_label = c.col in label_cols or (c.col_span > 1 and c.col <= min(label_cols, default=0))
+            header = False
             if is_label:
-                heading = 2 * c.col_span > t.n_cols
-                parts = cell_crops(c, work, max_chars=HEADING_CHARS if heading else LABEL_CHARS)[:1]
+                if 2 * c.col_span > t.n_cols:
+                    # A heading across the table: its item number first (see HEADING_SKIP_CHARS).
+                    parts = cell_crops(c, work, max_chars=HEADING_CHARS, skip_chars=HEADING_SKIP_CHARS)[:1]
+                    headings.append(c)
+                else:
+                    parts = cell_crops(c, work, max_chars=LABEL_CHARS)[:1]
                 if not _looks_like_words(c, work):
                     # A long number in a label column, perhaps; a label's own
                     # item number (1.属于…, worn to 1.) is not one.
                     truncated.append((c, _LONG_DIGITS))
             elif _looks_like_words(c, work):
                 # Column headers (自然人, 结果维持…): a few characters identify them.
-                is_label = True
+                is_label = header = True
                 parts = cell_crops(c, work, max_chars=HEADER_CHARS)[:1]
                 truncated.append((c, _DIGITS))
             else:
                 parts = cell_crops(c, work)
-            jobs.append((c, len(parts)))
-            crops.extend(Crop(img, ink, not is_label, box) for img, ink, box in parts)
+            c.reading = Reading.not_read()  # until read
+            job = (c, [Crop(img, ink, not is_label, box) for img, ink, box in parts])
+            if is_label and t.n_rows <= SECTION_四_MAX_ROWS:
+                words.append(job)
+            elif header and not t.unruled and t.n_cols > SIGNED_TABLE_COLS:
+                headers.append(job)
+            else:
+                jobs.append(job)
+        if words:
+            maybe_四.append((t, words))
+        if headers:
+            maybe_三.append((t, label_cols, headers))
     if layout.page == 0:
         _read_title(layout, work, engine)
-    readings = recognise_crops(engine, crops)
-    k = 0
-    for target, n in jobs:
-        parts = readings[k : k + n]
-        k += n
-        target.reading = merge_readings(parts)
-    _doubt_unread_sign(layout.tables, work, engine, jobs, crops)
+    _read_jobs(engine, jobs)
+    later = [job for t, words in maybe_四 if not is_section_四_by_shape(t) for job in words]
+    for t, label_cols, headers in maybe_三:
+        if classify_table(t) == "三":
+            # Only the headers above every value go unread: a run-together
+            # number lower down (1234 as two square blobs) looks like words too.
+            top = _first_value_row(t, label_cols)
+            later += [job for job in headers if job[0].row >= top]
+        else:
+            later += headers
+    _read_jobs(engine, later)
+    jobs += later
+    # A heading whose item number did not read as one is read whole.
+    _read_jobs(engine, [(c, [Crop(img, ink, False) for img, ink, _ in
+                             cell_crops(c, work, max_chars=HEADING_CHARS)[:1]])
+                        for c in headings if not c.reading.unread and not heading_item(c.text)])
+    _doubt_unread_sign(layout.tables, work, engine, jobs)
     # A long number whose digits run together (3086.22) looks like words, and
     # one in a column of labels (211586 beside 采购总金额) is read as a label: if
     # its first characters read as digits, it is read again whole, as a number.
     numbers = [c for c, pattern in truncated if pattern.match(c.reading.text)]
     if numbers:
-        again = [cell_crops(c, work) for c in numbers]
-        readings = recognise_crops(engine, [Crop(img, ink, True) for parts in again for img, ink, _ in parts])
-        k = 0
-        for c, parts in zip(numbers, again, strict=True):
-            c.reading = merge_readings(readings[k : k + len(parts)])
-            k += len(parts)
+        _read_jobs(engine, [(c, [Crop(img, ink, True) for img, ink, _ in cell_crops(c, work)])
+                            for c in numbers])
 
 
-def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine, jobs, crops) -> None:
+def _first_value_row(table: Table, label_cols: set[int]) -> int:
+    """The first row with a number or a dash read outside the label columns."""
+    from tallyscan.postprocess.snap import is_numberish
+
+    rows = [c.row for c in table.cells if c.col not in label_cols and c.text and is_numberish(c.text)]
+    return min(rows, default=table.n_rows)
+
+
+def _read_jobs(engine, jobs: list[tuple[Cell, list[Crop]]]) -> None:
+    """Read each cell's crops (one per text line) and join them into its reading."""
+    readings = recognise_crops(engine, [crop for _, crops in jobs for crop in crops])
+    k = 0
+    for target, crops in jobs:
+        target.reading = merge_readings(readings[k : k + len(crops)])
+        k += len(crops)
+
+
+def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
+                       jobs: list[tuple[Cell, list[Crop]]]) -> None:
     """A one-line number with ink just left of its crop (a minus sign the fax
     shrank to a dot, or a speck) is read again with that ink in view; if the
     two readings differ, neither is trusted: the cell's confidence drops
@@ -1114,11 +1192,11 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine, jobs, crops)
     s = work.metrics.px_to_pt
     narrow = {id(c) for t in tables if t.n_cols <= SIGNED_TABLE_COLS for c in t.cells}
     again: list[tuple[Cell, np.ndarray]] = []
-    k = 0
-    for target, n in jobs:
-        first = crops[k]
-        k += n
-        if (n != 1 or not first.numeric or id(target) not in narrow or not target.reading.text
+    for target, crops in jobs:
+        if len(crops) != 1:
+            continue
+        first = crops[0]
+        if (not first.numeric or id(target) not in narrow or not target.reading.text
                 or target.reading.text[0] in "-—−"):
             continue
         x0, y0, x1, y1 = first.bbox

@@ -114,15 +114,9 @@ def classify_table(table: Table) -> str | None:
     四's fifteen numbers is 四 whatever its headers read as (read by their
     first characters, a header split by a stray stroke, 行 | 政复, fits 二's
     行政许可 as well as 四's 行政复议)."""
-    n_四 = len(templates()["四"]["any"]["columns"])
-    if table.n_rows <= 6:
-        per_row: dict[int, int] = {}
-        for c in table.cells:
-            if c.col_span == 1 and c.text and _is_numberish(c.text):
-                per_row[c.row] = per_row.get(c.row, 0) + 1
-        if max(per_row.values(), default=0) >= n_四 - 2:
-            return "四"
-    texts = [c.text for c in table.cells if c.text and not _is_numberish(c.text)]
+    if is_section_四_by_shape(table):
+        return "四"
+    texts = [c.text for c in table.cells if c.text and not is_numberish(c.text)]
     if not texts:
         return None
     vocab = {"二": _VOCAB["二"], "三": _vocab_三(), "四": _VOCAB["四"]}
@@ -138,7 +132,27 @@ def classify_table(table: Table) -> str | None:
     return sec if scores[sec] > 0 else None
 
 
-def _is_numberish(text: str) -> bool:
+# Section 四 is one header block over one row of fifteen numbers: a table of
+# at most this many rows may be it.
+SECTION_四_MAX_ROWS = 6
+
+
+def is_section_四_by_shape(table: Table) -> bool:
+    """A short table with a row of (nearly) section 四's fifteen printed
+    numbers is 四, whatever its headers read as. Judged on the value cells'
+    readings alone, so the OCR stage can leave such a table's headers unread."""
+    if table.n_rows > SECTION_四_MAX_ROWS:
+        return False
+    n_四 = len(templates()["四"]["any"]["columns"])
+    per_row: dict[int, int] = {}
+    for c in table.cells:
+        if c.col_span == 1 and c.text and is_numberish(c.text):
+            per_row[c.row] = per_row.get(c.row, 0) + 1
+    return max(per_row.values(), default=0) >= n_四 - 2
+
+
+def is_numberish(text: str) -> bool:
+    """A value cell's text (a number, a dash, blank), not words."""
     return parse_number(text).kind in {"number", "dotted", "zero-mark", "blank"} and not re.search(r"[\u4e00-\u9fff]{2}", text)
 
 
@@ -356,10 +370,11 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
 def _value_rows(value_slots: list[list[Cell | None]], unruled: list[bool]) -> list[bool]:
     """Which rows of ruled tables are rows of values, for placing rows by order."""
     # A header row has cells in the value columns too, but they hold words
-    # (自然人) or span several value columns (申请人情况, 法人或其他组织; a
-    # broken rule joins two at most).
+    # (自然人; or were left unread as words) or span several value columns
+    # (申请人情况, 法人或其他组织; a broken rule joins two at most).
     rows = [any(s is not None for s in slots) and not u
-            and all(s.col_span <= 2 and _is_numberish(s.text) for s in slots if s is not None)
+            and all(s.col_span <= 2 and not s.reading.unread and is_numberish(s.text)
+                    for s in slots if s is not None)
             for slots, u in zip(value_slots, unruled, strict=True)]
     # Where zeros are printed (0 or —), a row of blank value cells is a label's
     # wrapped line that the grid gave a row of its own, not a template row.
@@ -399,10 +414,11 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     best = -1
     for row in _rows_of(tables):
         singles = [c for c in row.cells if c.col_span == 1]
-        if len(singles) >= len(cols) - 2 and sum(1 for c in singles if _is_numberish(c.text)) >= len(cols) - 2:
+        numberish = sum(1 for c in singles if not c.reading.unread and is_numberish(c.text))
+        if len(singles) >= len(cols) - 2 and numberish >= len(cols) - 2:
             # The row with the most printed numbers (a row of empty cells below
             # the data, cut off a broken rule, is numberish too); the last of equals.
-            printed = sum(1 for c in singles if c.text and _is_numberish(c.text))
+            printed = sum(1 for c in singles if c.text and is_numberish(c.text))
             if printed >= best:
                 best = printed
                 data_row, page = sorted(singles, key=lambda c: c.col)[-len(cols):], row.page
@@ -419,7 +435,20 @@ _BLOCK_NAMES = {"一": "第二十条第（一）项", "五": "第二十条第（
                 "八": "第二十条第（八）项", "九": "第二十条第（九）项"}
 
 
+# A heading read without its 第二十条 (see scan.HEADING_SKIP_CHARS): 第（一）项.
+_ITEM = re.compile(r"^第?[(（]([一二三四五六七八九十]{1,2})[)）]?")
+
+
+def heading_item(text: str) -> str | None:
+    """The item number of a heading read from its item on, 第（五）项 -> 五."""
+    m = _ITEM.match(norm_label(text))
+    return m.group(1) if m and m.group(1) in _BLOCK_NAMES else None
+
+
 def _block_of(text: str) -> str | None:
+    item = heading_item(text)
+    if item:
+        return _BLOCK_NAMES[item]
     t = norm_label(text)
     if "二十条" not in t and "十条第" not in t and not t.startswith("第二"):
         return None
@@ -438,13 +467,14 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     for row in rows:
         texts = [c for c in row.cells if c.text]
         # A block heading spans the table; a stray line piece may split it in two.
-        if len(row.cells) <= 2 and not any(_is_numberish(c.text) and c.text for c in row.cells):
+        # (Its item read alone may end in a speck read as a digit: 第（六)1.)
+        if len(row.cells) <= 2:
             text = "".join(c.text for c in row.cells)
             b = _block_of(text)
             if b:
                 block, header = b, None
                 continue
-            if "二十" in norm_label(text):
+            if "二十" in norm_label(text) and not any(is_numberish(c.text) and c.text for c in row.cells):
                 # A heading too broken to name its block: the rows below are in
                 # a new block, found by their labels.
                 block, header = None, None

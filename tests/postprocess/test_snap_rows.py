@@ -262,3 +262,59 @@ def test_a_short_table_with_a_row_of_fifteen_numbers_is_section_4_whatever_its_h
     assert snap.classify_table(t) == "四"
     # a section 三 table (eight numbers a row) is not taken for 四
     assert snap.classify_table(_section_3_table(7)) == "三"
+
+
+def test_section_2_headings_read_from_their_item_number_name_their_blocks():
+    """Headings are read without their 第二十条 (scan.HEADING_SKIP_CHARS); the
+    item alone names the block, even when a speck after it reads as a digit
+    (第（六)1 would otherwise pass for a row of numbers)."""
+    assert snap.heading_item("第（六)1") == "六"
+    assert snap.heading_item("(九)项") == "九"
+    assert snap.heading_item("（一）予以公开") == "一"  # the pattern alone; only headings are read this way
+    assert snap.heading_item("行政处罚") is None
+    assert snap.heading_item("第（三）项") is None  # no such block in section 二
+    rows = [["第（五)]", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政许可", "5", "-3", "17"],
+            ["第（六)1", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政处罚", "2", "-2", "2"], ["行政强制", "3", "0", "52"]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2019")
+    got = {(c.row_path, c.col_path): c.value for c in out if c.status == "ok"}
+    assert got[("第二十条第（六）项/行政处罚", "处理决定数量")] == 2
+    assert got[("第二十条第（六）项/行政强制", "处理决定数量")] == 52
+    assert got[("第二十条第（五）项/行政许可", "上一年项目数量")] == 5
+
+
+def test_unread_column_headers_are_words_not_a_row_of_blank_values():
+    """Section 三's column headers are left unread once its row labels show the
+    table is 三's (scan.recognise_cells); a header row of unread cells must not
+    count as a row of values, or rows below would be placed one off by order."""
+    from tallyscan.postprocess.template_data import templates
+
+    rows = templates()["三"]["2021"]["rows"]
+    labels = [p.split("/")[-1] for p in rows]
+    labels[0] = "-4开中"  # unreadable: placed by order alone
+    grid: list[tuple[str, list[Reading]]] = [("", [Reading.not_read() for _ in range(7)])]
+    for i, label in enumerate(labels):
+        grid.append((label, [Reading.exact("1")] * 6 + [Reading.exact(str(i))]))
+    cells = []
+    for r, (label, values) in enumerate(grid):
+        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10), reading=Reading.exact(label)))
+        for j, reading in enumerate(values):
+            cells.append(Cell(row=r, col=1 + j, bbox=((1 + j) * 10.0, r * 10.0, (2 + j) * 10.0, r * 10.0 + 10),
+                              reading=reading))
+    t = Table(page=0, bbox=(0, 0, 80, len(grid) * 10.0), row_edges=[r * 10.0 for r in range(len(grid) + 1)],
+              col_edges=[c * 10.0 for c in range(9)], cells=cells)
+    out, _ = snap.snap_section_三([t], prior="2021")
+    totals = {c.row_path: c.value for c in out if c.col_path == "总计"}
+    assert totals == {path: i for i, path in enumerate(rows)}
+
+
+def test_section_4_headers_left_unread_are_not_its_data_row():
+    headers = [Reading.not_read() for _ in range(15)]
+    data = [Reading.exact(str(v)) for v in range(1, 16)]
+    cells = [Cell(row=r, col=c, bbox=(c * 10.0, r * 10.0, c * 10.0 + 10, r * 10.0 + 10), reading=reading)
+             for r, row in enumerate([data, headers]) for c, reading in enumerate(row)]
+    t = Table(page=0, bbox=(0, 0, 150, 20), row_edges=[0.0, 10.0, 20.0],
+              col_edges=[c * 10.0 for c in range(16)], cells=cells)
+    assert snap.is_section_四_by_shape(t)
+    assert [c.value for c in snap.snap_section_四([t])] == list(range(1, 16))
