@@ -22,6 +22,10 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tallyscan.ocr.base import OcrEngine
 
 
 def _group(meta: dict) -> str:
@@ -136,7 +140,7 @@ def run(folder: Path, limit: int | None = None, groups_wanted: set[str] | None =
             "cpu": _cpu_name()}
 
 
-def _start_up(settings) -> None:
+def _start_up(settings) -> OcrEngine:
     """Import the stages (SciPy's solver among them) and load the OCR and
     orientation models, once per process (a worker pays it once, not per
     page): paid here, before the timed documents, and reported on its own."""
@@ -157,7 +161,7 @@ def _start_up(settings) -> None:
     return engine
 
 
-def machine_yardstick(engine, calls: int = 40) -> float:
+def machine_yardstick(engine: OcrEngine, calls: int = 40) -> float:
     """Milliseconds the recogniser takes for one 48×320 line crop on this
     machine: the same code runs 1.5× slower on some machines than on others,
     so s/page figures from different machines compare only through this."""

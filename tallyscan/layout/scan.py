@@ -1058,9 +1058,12 @@ def recognise_cells(
     heading spanning most of the table by a few more (第二十条第（一）项). Parent
     labels spanning rows that all have their own labels are not read, nor are
     the headers of a table its numbers already show to be section 四's (the
-    snapper places 四's values by position). A lone flat stroke is read as a
-    dash by shape, and an empty cell is empty without any OCR. Crops that look
-    alike are read once (:func:`recognise_crops`).
+    snapper places 四's values by position), nor the column headers above the
+    values of a ruled table its row labels show to be section 三's (they are
+    marked ``unread``, so they still count as words). A heading is read from
+    its item number first, whole only if that does not read as one. A lone
+    flat stroke is read as a dash by shape, and an empty cell is empty without
+    any OCR. Crops that look alike are read once (:func:`recognise_crops`).
     """
     from tallyscan.postprocess.snap import (
         SECTION_四_MAX_ROWS,
@@ -1121,7 +1124,7 @@ def recognise_cells(
             else:
                 parts = cell_crops(c, work)
             c.reading = Reading.not_read()  # until read
-            job = (c, [Crop(img, ink, not is_label, box) for img, ink, box in parts])
+            job = (c, _crops(parts, numeric=not is_label))
             if is_label and t.n_rows <= SECTION_四_MAX_ROWS:
                 words.append(job)
             elif header and not t.unruled and t.n_cols > SIGNED_TABLE_COLS:
@@ -1147,8 +1150,7 @@ def recognise_cells(
     _read_jobs(engine, later)
     jobs += later
     # A heading whose item number did not read as one is read whole.
-    _read_jobs(engine, [(c, [Crop(img, ink, False) for img, ink, _ in
-                             cell_crops(c, work, max_chars=HEADING_CHARS)[:1]])
+    _read_jobs(engine, [(c, _crops(cell_crops(c, work, max_chars=HEADING_CHARS)[:1], numeric=False))
                         for c in headings if not c.reading.unread and not heading_item(c.text)])
     _doubt_unread_sign(layout.tables, work, engine, jobs)
     # A long number whose digits run together (3086.22) looks like words, and
@@ -1156,8 +1158,7 @@ def recognise_cells(
     # its first characters read as digits, it is read again whole, as a number.
     numbers = [c for c, pattern in truncated if pattern.match(c.reading.text)]
     if numbers:
-        _read_jobs(engine, [(c, [Crop(img, ink, True) for img, ink, _ in cell_crops(c, work)])
-                            for c in numbers])
+        _read_jobs(engine, [(c, _crops(cell_crops(c, work), numeric=True)) for c in numbers])
 
 
 def _first_value_row(table: Table, label_cols: set[int]) -> int:
@@ -1166,6 +1167,12 @@ def _first_value_row(table: Table, label_cols: set[int]) -> int:
 
     rows = [c.row for c in table.cells if c.col not in label_cols and c.text and is_numberish(c.text)]
     return min(rows, default=table.n_rows)
+
+
+def _crops(parts: list[tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]],
+           numeric: bool) -> list[Crop]:
+    """:func:`cell_crops`' lines as crops to read."""
+    return [Crop(img, ink, numeric, box) for img, ink, box in parts]
 
 
 def _read_jobs(engine, jobs: list[tuple[Cell, list[Crop]]]) -> None:

@@ -194,6 +194,20 @@ def test_a_count_read_with_a_point_keeps_its_digits_and_is_never_trusted():
     assert amount.value == 3.4 and amount.status == "ok"
 
 
+def _labelled_table(grid: list[tuple[str, list[Reading]]]) -> Table:
+    """A section 三 grid: a label column and seven value columns; a row with a
+    single value cell has it span all seven (申请人情况)."""
+    cells = []
+    for r, (label, values) in enumerate(grid):
+        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10), reading=Reading.exact(label)))
+        span = 7 if len(values) == 1 else 1
+        for j, reading in enumerate(values):
+            cells.append(Cell(row=r, col=1 + j, bbox=((1 + j) * 10.0, r * 10.0, (1 + j + span) * 10.0, r * 10.0 + 10),
+                              col_span=span, reading=reading))
+    return Table(page=0, bbox=(0, 0, 80, len(grid) * 10.0), row_edges=[r * 10.0 for r in range(len(grid) + 1)],
+                 col_edges=[c * 10.0 for c in range(9)], cells=cells)
+
+
 def test_section_3_rows_with_unreadable_labels_are_placed_by_order_under_a_header():
     """Row 一's label is unreadable and row 二's is read; above them is a header
     row (words in the value columns) and a heading spanning them, below（二）a
@@ -209,15 +223,7 @@ def test_section_3_rows_with_unreadable_labels_are_placed_by_order_under_a_heade
         grid.append((label, ["0"] * 6 + [str(i)]))
         if label.startswith("（二）"):
             grid.append(("形）", [""] * 7))  # the wrapped rest of its label
-    cells = []
-    for r, (label, values) in enumerate(grid):
-        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10), reading=Reading.exact(label)))
-        span = 7 if len(values) == 1 else 1
-        for j, text in enumerate(values):
-            cells.append(Cell(row=r, col=1 + j, bbox=((1 + j) * 10.0, r * 10.0, (1 + j + span) * 10.0, r * 10.0 + 10),
-                              col_span=span, reading=Reading.exact(text)))
-    t = Table(page=0, bbox=(0, 0, 80, len(grid) * 10.0), row_edges=[r * 10.0 for r in range(len(grid) + 1)],
-              col_edges=[c * 10.0 for c in range(9)], cells=cells)
+    t = _labelled_table([(label, [Reading.exact(v) for v in values]) for label, values in grid])
     out, _ = snap.snap_section_三([t], prior="2021")
     totals = {c.row_path: c.value for c in out if c.col_path == "总计"}
     assert totals == {path: i for i, path in enumerate(rows)}
@@ -296,15 +302,7 @@ def test_unread_column_headers_are_words_not_a_row_of_blank_values():
     grid: list[tuple[str, list[Reading]]] = [("", [Reading.not_read() for _ in range(7)])]
     for i, label in enumerate(labels):
         grid.append((label, [Reading.exact("1")] * 6 + [Reading.exact(str(i))]))
-    cells = []
-    for r, (label, values) in enumerate(grid):
-        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10), reading=Reading.exact(label)))
-        for j, reading in enumerate(values):
-            cells.append(Cell(row=r, col=1 + j, bbox=((1 + j) * 10.0, r * 10.0, (2 + j) * 10.0, r * 10.0 + 10),
-                              reading=reading))
-    t = Table(page=0, bbox=(0, 0, 80, len(grid) * 10.0), row_edges=[r * 10.0 for r in range(len(grid) + 1)],
-              col_edges=[c * 10.0 for c in range(9)], cells=cells)
-    out, _ = snap.snap_section_三([t], prior="2021")
+    out, _ = snap.snap_section_三([_labelled_table(grid)], prior="2021")
     totals = {c.row_path: c.value for c in out if c.col_path == "总计"}
     assert totals == {path: i for i, path in enumerate(rows)}
 
