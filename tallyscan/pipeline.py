@@ -198,6 +198,7 @@ def _pages(doc, settings: Settings, result: DocumentResult) -> list[PageLayout]:
 
     textlayer = importlib.import_module("tallyscan.layout.textlayer")
     scan = engine = None
+    digit_ratio = None  # the document's digit height, for a page with too few digits
     pages: list[PageLayout] = []
     for index in range(doc.page_count):
         page = doc[index]
@@ -218,7 +219,8 @@ def _pages(doc, settings: Settings, result: DocumentResult) -> list[PageLayout]:
                 ocr = importlib.import_module("tallyscan.ocr")
                 engine = ocr.get_engine(settings.ocr_engine, settings.ocr_threads)
             with _timed(result, "ocr"):
-                scan.recognise_cells(layout, image, dpi=dpi, engine=engine)
+                digit_ratio = scan.recognise_cells(layout, image, dpi=dpi, engine=engine,
+                                                   digit_ratio=digit_ratio)
         finally:
             scan.release(layout)  # the page image and blobs held for OCR
         del image

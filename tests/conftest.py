@@ -85,8 +85,9 @@ class FakeStages:
         h, w = image.shape[:2]
         return PageLayout(page=index, width=w * 72 / dpi, height=h * 72 / dpi, source="scan", lines=[], tables=[])
 
-    def recognise_cells(self, layout, image=None, *, dpi=None, engine) -> None:
+    def recognise_cells(self, layout, image=None, *, dpi=None, engine, digit_ratio=None) -> float | None:
         assert engine == "fake-engine"
+        return digit_ratio
 
     def release(self, layout) -> None:
         self.released.append(layout.page)

@@ -626,6 +626,120 @@ def test_a_sign_seen_only_with_the_ink_left_in_view_is_not_trusted(n_cols, doubt
     assert engine.calls == (2 if doubted else 1)
 
 
+# --------------------------------------------------------------------------- scraps, specks, broken dashes
+
+
+class _StrokeEngine:
+    """Reads every crop as one sure "1" per run of inked columns (any thin
+    stroke reads so), with per-character alternatives; counts the crops."""
+
+    name = "strokes"
+
+    def __init__(self):
+        self.crops = 0
+
+    def recognize(self, crops, numeric=False):
+        self.crops += len(crops)
+        out = []
+        for c in crops:
+            inked = np.concatenate(([False], (c < 128).any(axis=0), [False]))
+            n = int(np.count_nonzero(np.diff(inked.astype(np.int8)) == 1))
+            out.append(Reading(text="1" * n, confidence=0.99, alternatives=[[("1", 0.99), ("7", 0.01)]] * n))
+        return out
+
+
+def _value_row(pieces: dict[int, list[tuple[int, int, int, int]]], ch: int = 20, n_cols: int = 9):
+    """A one-row ruled table of ``n_cols`` 100-px columns (cells 60 px high)
+    whose column ``c`` holds the ink boxes ``pieces[c]``; its layout and cells."""
+    from tallyscan.model import PageLayout
+
+    w = 100 * n_cols
+    img = np.full((60, w), 255, np.uint8)
+    blobs, owner = [], []
+    for col, boxes in pieces.items():
+        for x0, y0, x1, y1 in boxes:
+            img[max(y0, 0):y1, x0:x1] = 0
+            blobs.append([x0, y0, x1, y1])
+            owner.append(col)
+    (t,) = build_tables([(0, 0, w, 0), (0, 60, w, 60)], [(c * 100, 0, c * 100, 60) for c in range(n_cols + 1)],
+                        tolerance=2.0)
+    cells = {c.col: c for c in t.cells}
+    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array(blobs, float).reshape(-1, 4),
+                         cell_blobs={id(cells[col]): [i for i, o in enumerate(owner) if o == col] for col in pieces})
+    layout = PageLayout(page=1, width=w, height=60, source="scan", lines=[], tables=[t])
+    scan._WORK[id(layout)] = work
+    return layout, cells
+
+
+def test_specks_and_rule_scraps_at_a_cells_border_are_not_read_as_digits():
+    """A fax's speck against a cell's rule, or a thin scrap of the rule
+    running across the cell's border, reads as a sure "1" (doc004, doc017).
+    A cell holding only such scraps is blank, and unsure; a scrap beside a
+    printed digit is left out of the digit's crop; a digit is still read."""
+    from tallyscan.postprocess.template_data import OK_CONFIDENCE
+
+    layout, cells = _value_row({
+        1: [(194, 30, 197, 37)],  # a 3x7 speck against the right rule
+        2: [(201, 15, 204, 22)],  # ... against the left rule
+        3: [(345, 20, 355, 36)],  # a digit in the middle
+        4: [(445, 20, 455, 36), (490, -3, 493, 10)],  # a digit, and a scrap across the top border
+    })
+    engine = _StrokeEngine()
+    scan.recognise_cells(layout, engine=engine)
+    for col in (1, 2):
+        assert cells[col].reading.text == "" and cells[col].reading.confidence < OK_CONFIDENCE
+    assert cells[4].reading.text == "1"  # the scrap across the top border left out, not "11"
+    assert cells[3].reading.text == "1" and cells[3].reading.confidence >= OK_CONFIDENCE
+
+
+def test_a_dash_a_fax_broke_into_flat_pieces_is_a_dash():
+    """Two flat pieces side by side are one broken dash (a printed zero), not
+    the "12" the recogniser made of them; flat pieces stacked are not."""
+    layout, cells = _value_row({1: [(135, 28, 145, 31), (147, 28, 157, 31)],
+                                2: [(235, 22, 255, 25), (235, 34, 255, 37)]})
+    engine = _StrokeEngine()
+    scan.recognise_cells(layout, engine=engine)
+    assert cells[1].reading.text == "—" and engine.crops == 1
+    assert cells[2].reading.text != "—"
+
+
+@pytest.mark.parametrize("box, doubted", [
+    ((748, 20, 751, 36), False),  # a thin "1" as tall as the digits
+    ((748, 24, 751, 33), True),  # a scrap of a rule, shorter
+    ((748, 14, 751, 42), True),  # ... or taller
+    ((740, 14, 760, 44), True),  # a seal's fragment
+])
+def test_a_number_read_from_ink_off_the_digits_height_is_doubted(box, doubted):
+    """Printed digits are about as tall as each other; a rule's scrap, a speck
+    or a seal's fragment that reads as a sure digit is shorter or taller.
+    Such a reading loses its confidence and may be a blank, so the sums decide."""
+    from tallyscan.postprocess.template_data import OK_CONFIDENCE
+
+    digits = {col: [(100 * col + 40, 20, 100 * col + 50, 36)] for col in range(1, 7)}  # 10x16 digits
+    layout, cells = _value_row(digits | {7: [box]})
+    ratio = scan.recognise_cells(layout, engine=_StrokeEngine())
+    assert ratio == pytest.approx(16 / 20)  # the page's digit height, in character heights
+    r = cells[7].reading
+    assert r.text == "1"
+    assert (r.confidence < OK_CONFIDENCE) is doubted
+    assert any(ch == "" and p >= 0.5 for ch, p in r.alternatives[0]) is doubted
+    assert all(cells[c].reading.confidence >= OK_CONFIDENCE for c in digits)
+
+
+def test_a_page_with_too_few_digits_judges_ink_by_an_earlier_pages_digits():
+    """Section 四 alone on a page may hold no digit to measure (zeros left
+    blank, the rest scraps): the document's earlier pages tell the height."""
+    from tallyscan.postprocess.template_data import OK_CONFIDENCE
+
+    layout, cells = _value_row({7: [(748, 24, 751, 33)]})
+    assert scan.recognise_cells(layout, engine=_StrokeEngine()) is None
+    assert cells[7].reading.confidence >= OK_CONFIDENCE  # nothing to judge it by
+    layout, cells = _value_row({7: [(748, 24, 751, 33)]})
+    assert scan.recognise_cells(layout, engine=_StrokeEngine(), digit_ratio=0.8) == 0.8
+    assert cells[7].reading.confidence < OK_CONFIDENCE
+
+
 # --------------------------------------------------------------------------- orientation
 
 
