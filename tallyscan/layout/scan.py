@@ -1113,8 +1113,10 @@ def recognise_cells(
     values of a ruled table its row labels show to be section 三's (they are
     marked ``unread``, so they still count as words). A heading is read from
     its item number first, whole only if that does not read as one. A lone
-    flat stroke is read as a dash by shape, and an empty cell is empty without
-    any OCR. Crops that look alike are read once (:func:`recognise_crops`).
+    flat stroke is read as a dash by shape, a cell of specks and rule scraps
+    as an unsure blank, and an empty cell is empty without any OCR. Crops that
+    look alike are read once (:func:`recognise_crops`). A number read from ink
+    off the page's digit height is doubted (:func:`_doubt_odd_ink`).
     """
     from tallyscan.postprocess.snap import (
         SECTION_四_MAX_ROWS,
@@ -1148,9 +1150,9 @@ def recognise_cells(
             if id(c) in parents:
                 c.reading = Reading.not_read()
                 continue
-            dash = dash_reading(c, work) or scrap_blank(c, work)
-            if dash is not None:
-                c.reading = dash
+            by_shape = dash_reading(c, work) or scrap_blank(c, work)
+            if by_shape is not None:
+                c.reading = by_shape
                 continue
             # A cell spanning columns from the label area is a label or a heading;
             # one spanning value columns (本年处理决定数量's value) is a number.
