@@ -867,7 +867,15 @@ def scrap_blank(cell: Cell, work: ScanWork) -> Reading | None:
     """A cell whose only ink is scraps at its border (:func:`_scraps`) is blank,
     with a confidence that leaves it to the sums."""
     idx = work.cell_blobs.get(id(cell), [])
-    if not idx or not _scraps(cell, work, work.blobs[idx]).all():
+    if not idx:
+        return None
+    # Every value cell comes here: most hold a piece too big to be a scrap
+    # whatever its place, told without the arrays of _scraps.
+    big, thin = SPECK_SIZE * work.metrics.char_h, SCRAP_WIDTH * work.metrics.char_h
+    for x0, y0, x1, y1 in work.blobs[idx].tolist():
+        if x1 - x0 >= big or (y1 - y0 >= big and x1 - x0 >= thin):
+            return None
+    if not _scraps(cell, work, work.blobs[idx]).all():
         return None
     return Reading.empty(confidence=SCRAP_BLANK_CONFIDENCE)
 
@@ -1295,16 +1303,17 @@ def digit_height(tables: list[Table], work: ScanWork) -> float | None:
     """The page's printed digit height (pixels): the median tallest piece of
     the cells that hold one to four narrow, character-high pieces."""
     ch = work.metrics.char_h
+    boxes = work.blobs.tolist()  # plain lists: this looks at every cell of the page
     tallest = []
     for t in tables:
         for c in t.cells:
             idx = work.cell_blobs.get(id(c), [])
             if not 0 < len(idx) <= 4:
                 continue
-            b = work.blobs[idx]
-            w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-            if 0.5 * ch <= h.max() <= 1.1 * ch and (w <= 0.85 * h.max()).all():
-                tallest.append(float(h.max()))
+            pieces = [boxes[i] for i in idx]
+            top = max(y1 - y0 for _, y0, _, y1 in pieces)
+            if 0.5 * ch <= top <= 1.1 * ch and all(x1 - x0 <= 0.85 * top for x0, _, x1, _ in pieces):
+                tallest.append(top)
     return float(np.median(tallest)) if len(tallest) >= 5 else None
 
 
@@ -1315,19 +1324,20 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
     and a one-character reading may be a blank, so the sums or a person
     decide; two such readings that happen to agree (a total and its one part)
     do not pin each other. ``dh``: the page's digit height, pixels."""
+    boxes = work.blobs.tolist()  # plain lists: this looks at every number of the page
     for target, crops in jobs:
         if len(crops) != 1 or not crops[0].numeric or not target.reading.text.strip():
             continue
         x0, y0, x1, y1 = crops[0].bbox
-        b = work.blobs[work.cell_blobs.get(id(target), [])]
-        b = b[(b[:, 0] >= x0 - 1) & (b[:, 2] <= x1 + 1) & (b[:, 1] >= y0 - 1) & (b[:, 3] <= y1 + 1)]
-        if len(b) == 0 or ODD_INK_LOW * dh <= (b[:, 3] - b[:, 1]).max() <= ODD_INK_HIGH * dh:
+        heights = [b[3] - b[1] for b in (boxes[i] for i in work.cell_blobs.get(id(target), []))
+                   if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
+        if not heights or ODD_INK_LOW * dh <= max(heights) <= ODD_INK_HIGH * dh:
             continue
         r = target.reading
         alts = r.alternatives
         if len(r.text) == 1 and len(alts) == 1:
             # The ink may be no character at all: a blank, as likely as not.
-            alts = [[(ch, p) for ch, p in alts[0] if ch != ""] + [("", 0.5)]]
+            alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
         target.reading = replace(r, confidence=r.confidence * 0.5, alternatives=alts)
 
 

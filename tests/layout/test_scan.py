@@ -583,6 +583,30 @@ def test_the_halves_of_a_faded_digit_make_one_crop():
     assert len(scan.cell_crops(cell, work)) == 2
 
 
+def _value_row(pieces: dict[int, list[tuple[int, int, int, int]]], ch: int = 20, n_cols: int = 9):
+    """A one-row ruled table of ``n_cols`` 100-px columns (cells 60 px high)
+    whose column ``c`` holds the ink boxes ``pieces[c]``; its layout and cells."""
+    from tallyscan.model import PageLayout
+
+    w = 100 * n_cols
+    img = np.full((60, w), 255, np.uint8)
+    blobs, owner = [], []
+    for col, boxes in pieces.items():
+        for x0, y0, x1, y1 in boxes:
+            img[max(y0, 0):y1, x0:x1] = 0
+            blobs.append([x0, y0, x1, y1])
+            owner.append(col)
+    (t,) = build_tables([(0, 0, w, 0), (0, 60, w, 60)], [(c * 100, 0, c * 100, 60) for c in range(n_cols + 1)],
+                        tolerance=2.0)
+    cells = {c.col: c for c in t.cells}
+    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array(blobs, float).reshape(-1, 4),
+                         cell_blobs={id(cells[col]): [i for i, o in enumerate(owner) if o == col] for col in pieces})
+    layout = PageLayout(page=1, width=w, height=60, source="scan", lines=[], tables=[t])
+    scan._WORK[id(layout)] = work
+    return layout, cells
+
+
 class _SignEngine:
     """Reads a number crop as "-3" when it is wide enough to hold the ink left
     of the digit, "3" otherwise, always sure of itself."""
@@ -602,24 +626,15 @@ def test_a_sign_seen_only_with_the_ink_left_in_view_is_not_trusted(n_cols, doubt
     """A minus sign shrunk to a dot sits left of the crop: read with it in
     view, the number differs, so neither reading is trusted (section 二's
     narrow tables, where 本年增/减 may be negative and no sum checks it)."""
-    from tallyscan.model import PageLayout
     from tallyscan.postprocess.template_data import OK_CONFIDENCE
 
-    ch = 20
-    w = 100 * n_cols
-    img = np.full((60, w), 255, np.uint8)
     x = 100 + 50
-    img[20:40, x : x + 10] = 0  # the digit
-    img[30:33, x - 11 : x - 8] = 0  # the dot left of it
-    h = [(0, 0, w, 0), (0, 60, w, 60)]
-    v = [(c * 100, 0, c * 100, 60) for c in range(n_cols + 1)]
-    (t,) = build_tables(h, v, tolerance=2.0)
-    value = next(c for c in t.cells if c.col == 1)
-    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
-                         blobs=np.array([[x, 20, x + 10, 40]], float), cell_blobs={id(value): [0]})
-    layout = PageLayout(page=1, width=w, height=60, source="scan", lines=[], tables=[t])
-    scan._WORK[id(layout)] = work
-    engine = _SignEngine(ch)
+    layout, cells = _value_row({1: [(x, 20, x + 10, 40)]}, n_cols=n_cols)  # the digit
+    value = cells[1]
+    work = scan.page_work(layout)
+    work.image[30:33, x - 11 : x - 8] = 0  # the dot left of it: too small to be a blob
+    work.binary[30:33, x - 11 : x - 8] = 255
+    engine = _SignEngine(20)
     scan.recognise_cells(layout, engine=engine)
     assert value.reading.text == "3"
     assert (value.reading.confidence < OK_CONFIDENCE) is doubted
@@ -646,30 +661,6 @@ class _StrokeEngine:
             n = int(np.count_nonzero(np.diff(inked.astype(np.int8)) == 1))
             out.append(Reading(text="1" * n, confidence=0.99, alternatives=[[("1", 0.99), ("7", 0.01)]] * n))
         return out
-
-
-def _value_row(pieces: dict[int, list[tuple[int, int, int, int]]], ch: int = 20, n_cols: int = 9):
-    """A one-row ruled table of ``n_cols`` 100-px columns (cells 60 px high)
-    whose column ``c`` holds the ink boxes ``pieces[c]``; its layout and cells."""
-    from tallyscan.model import PageLayout
-
-    w = 100 * n_cols
-    img = np.full((60, w), 255, np.uint8)
-    blobs, owner = [], []
-    for col, boxes in pieces.items():
-        for x0, y0, x1, y1 in boxes:
-            img[max(y0, 0):y1, x0:x1] = 0
-            blobs.append([x0, y0, x1, y1])
-            owner.append(col)
-    (t,) = build_tables([(0, 0, w, 0), (0, 60, w, 60)], [(c * 100, 0, c * 100, 60) for c in range(n_cols + 1)],
-                        tolerance=2.0)
-    cells = {c.col: c for c in t.cells}
-    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
-                         blobs=np.array(blobs, float).reshape(-1, 4),
-                         cell_blobs={id(cells[col]): [i for i, o in enumerate(owner) if o == col] for col in pieces})
-    layout = PageLayout(page=1, width=w, height=60, source="scan", lines=[], tables=[t])
-    scan._WORK[id(layout)] = work
-    return layout, cells
 
 
 def test_specks_and_rule_scraps_at_a_cells_border_are_not_read_as_digits():
