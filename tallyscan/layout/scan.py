@@ -512,6 +512,7 @@ def analyse_page(
     tables = [t for t in tables if t.n_rows >= 1 and t.n_cols >= 2]
     ink, boxes = text_blobs(binary, cv2.bitwise_or(horiz, vert), char_h)
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
+    tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
     tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes)
     lines = _text_lines_outside(tables, boxes, char_h, s)
@@ -1484,6 +1485,50 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
     return v_splits, h_splits
+
+
+# A column is as wide as the table's pitch when within this share of it (or
+# of two or three pitches, for columns whose rule between them was lost).
+PITCH_TOLERANCE = 0.1
+
+
+def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
+    """Cuts for the rules a seal or a fold erased between section 四's columns.
+
+    Section 四 is one short block of fifteen value columns of one width, and
+    no other table of the template is that wide (三 has at most ten columns).
+    So in a ruled table of at most SECTION_四_MAX_ROWS rows and more than ten
+    columns, most of them of one pitch, a column two or three pitches wide is
+    that many columns: each of its own cells (not the headers spanning it) is
+    cut at the pitch, as long as the table then has no more than fifteen
+    columns. Splits are in points, for :func:`grid.split_cells`.
+    """
+    from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS
+    from tallyscan.postprocess.template_data import templates
+
+    n_四 = len(templates()["四"]["any"]["columns"])
+    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols < n_四:
+        return []
+    edges = np.asarray(table.col_edges, dtype=float)
+    widths = np.diff(edges)
+    pitch = float(np.median(widths))
+    if 2 * int((np.abs(widths - pitch) <= PITCH_TOLERANCE * pitch).sum()) < len(widths):
+        return []
+    wide = {}
+    for c, w in enumerate(widths):
+        k = int(round(w / pitch))
+        if k in (2, 3) and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
+            wide[c] = k
+    if not wide or table.n_cols + sum(k - 1 for k in wide.values()) > n_四:
+        return []
+    out = []
+    for cell in table.cells:
+        k = wide.get(cell.col)
+        if k is None or cell.col_span != 1:
+            continue
+        x0, y0, x1, y1 = cell.bbox
+        out += [(x0 + j * (x1 - x0) / k, y0, y1) for j in range(1, k)]
+    return out
 
 
 def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarray],

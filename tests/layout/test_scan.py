@@ -765,3 +765,59 @@ def test_unsure_votes_and_run_together_rows_do_not_turn_an_upright_page():
     clf = _VoteByHeight(ch)
     assert not scan.upside_down(gray, np.array(boxes, float), ch, clf)
     assert len(clf.seen) == 8 and all(h < 2 * ch + 10 for h, _ in clf.seen)
+
+
+def _section_四_grid(missing: set[int], n_rows: int = 4, pitch: float = 40.0) -> Table:
+    """Section 四's ruled block (group headings, leaf headers, one value row),
+    fifteen columns one pitch wide, without the leaf rules at ``missing``
+    (multiples of the pitch), as a seal lying over them leaves it."""
+    right = 15 * pitch
+    rows = [0.0, 20.0, 40.0, 80.0] + [80.0 + 20.0 * k for k in range(1, n_rows - 2)]
+    h = [(0.0, 0.0, right, 0.0), (0.0, 20.0, right, 20.0), (5 * pitch, 40.0, right, 40.0)]
+    h += [(0.0, y, right, y) for y in rows[3:]]
+    v = [(x * pitch, 0.0, x * pitch, rows[-1]) for x in (0, 5, 15)]
+    v.append((10 * pitch, 20.0, 10 * pitch, rows[-1]))
+    for i in range(1, 15):
+        if i in (5, 10) or i in missing:
+            continue
+        v.append((i * pitch, 20.0 if i < 5 else 40.0, i * pitch, rows[-1]))
+    (t,) = build_tables(h, v, tolerance=2.0, min_coverage=0.5, page=0)
+    return t
+
+
+def test_section_四_columns_a_seal_erased_are_cut_at_the_pitch():
+    t = _section_四_grid({7, 12, 13})
+    assert t.n_cols == 12
+    out = split_cells(t, scan.pitch_splits(t), [], min_gap=10.0)
+    assert out.col_edges == [40.0 * i for i in range(16)]
+    values = [c for c in out.cells if c.row == out.n_rows - 1]
+    assert [c.col_span for c in values] == [1] * 15
+    # The headings over the lost rules still span their five columns.
+    spans = sorted((c.col, c.col_span) for c in out.cells if c.row in (0, 1) and c.col_span > 1)
+    assert spans == [(0, 5), (5, 5), (5, 10), (10, 5)]
+
+
+@pytest.mark.parametrize("missing, n_rows", [
+    (set(), 4),                 # nothing lost
+    ({7}, 7),                   # too tall for section 四: a table of 三 is cut by its own rules
+    ({2, 3, 7, 8, 12, 13}, 4),  # ten columns or fewer: section 三's width
+])
+def test_pitch_splits_leave_other_tables_alone(missing, n_rows):
+    t = _section_四_grid(missing, n_rows=n_rows)
+    assert scan.pitch_splits(t) == []
+
+
+def test_cuts_that_would_give_more_than_fifteen_columns_are_not_made():
+    # Thirteen columns of one pitch and one of three: sixteen once cut.
+    t = _ruled([40.0 * i for i in range(14)] + [40.0 * 16], [0.0, 20.0, 40.0, 60.0])
+    assert t.n_cols == 14
+    assert scan.pitch_splits(t) == []
+
+
+def test_a_column_one_and_a_half_pitches_wide_is_not_cut():
+    t = _section_四_grid({7})
+    edges = list(t.col_edges)
+    # Move the rule after the double column half a pitch left: 1.5 and 0.5 pitches.
+    moved = Table(page=0, bbox=t.bbox, row_edges=t.row_edges,
+                  col_edges=edges[:7] + [edges[7] - 20.0] + edges[8:], cells=t.cells)
+    assert scan.pitch_splits(moved) == []
