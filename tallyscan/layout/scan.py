@@ -533,7 +533,7 @@ def analyse_page(
 
 
 def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) -> bool:
-    """Ask the text-direction classifier about the page's widest text lines
+    """Ask the text-direction classifier about the page's widest runs of words
     (``boxes``: the page's blobs, :func:`significant_boxes`).
 
     Pieces taller than a glyph (rules, a seal's arc) are left out, so a
@@ -546,13 +546,13 @@ def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) 
 
         classifier = get_orientation_classifier()
     boxes = boxes[boxes[:, 3] - boxes[:, 1] <= 1.5 * char_h]
-    lines = group_lines(boxes, char_h)
+    # Runs of words, not whole lines: a table row's first characters are its
+    # label only when the page is upright, and a row of zeros reads the same
+    # either way up.
+    runs = [box for line in _line_tokens(boxes, char_h) for box, numeric in line
+            if not numeric and box[3] - box[1] <= 2 * char_h and box[2] - box[0] >= 3 * char_h]
     crops = []
-    text_lines = [idx for idx in lines
-                  if len(idx) >= 4 and boxes[idx, 3].max() - boxes[idx, 1].min() <= 2 * char_h]
-    for idx in sorted(text_lines, key=len, reverse=True)[:8]:
-        b = boxes[idx]
-        x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    for x0, y0, x1, y1 in sorted(runs, key=lambda b: b[2] - b[0], reverse=True)[:8]:
         # Limit to ~12 characters so the classifier sees text at its own scale.
         x1 = min(x1, x0 + 12 * char_h)
         m = 0.2 * char_h

@@ -767,6 +767,37 @@ def test_unsure_votes_and_run_together_rows_do_not_turn_an_upright_page():
     assert len(clf.seen) == 8 and all(h < 2 * ch + 10 for h, _ in clf.seen)
 
 
+class _VoteByInk:
+    """Sure "upside down" about crops holding label ink (grey 100), unsure
+    "upright" about the rest (zeros, grey 50)."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def classify(self, crops):
+        self.seen += len(crops)
+        return [(180, 0.99) if (c == 100).any() else (0, 0.7) for c in crops]
+
+
+def test_an_upside_down_table_page_is_judged_by_its_labels_not_its_zeros():
+    """Turned upside down, a table's rows start with their zeros and end with
+    their labels: the labels are what tells the page's way up."""
+    ch = 20
+    gray = np.full((700, 900), 255, np.uint8)
+    boxes = []
+    for row in range(8):
+        y = 40 + 60 * row
+        for k in range(7):  # a column of zeros each, far apart
+            boxes.append([30 + 60 * k, y, 40 + 60 * k, y + 20])
+            gray[y : y + 20, 30 + 60 * k : 40 + 60 * k] = 50
+        for k in range(6):  # the row's label, at its right end
+            boxes.append([600 + 22 * k, y, 620 + 22 * k, y + 20])
+            gray[y : y + 20, 600 + 22 * k : 620 + 22 * k] = 100
+    clf = _VoteByInk()
+    assert scan.upside_down(gray, np.array(boxes, float), ch, clf)
+    assert clf.seen == 8
+
+
 def _section_四_grid(missing: set[int], n_rows: int = 4, pitch: float = 40.0) -> Table:
     """Section 四's ruled block (group headings, leaf headers, one value row),
     fifteen columns one pitch wide, without the leaf rules at ``missing``
