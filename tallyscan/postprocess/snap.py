@@ -406,28 +406,45 @@ def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]])
     return out
 
 
+# In a table of exactly section 四's fifteen columns each column is the
+# template's: a data row missing a few cells (a rule lost under one, two cells
+# run together) keeps the rest, placed by column, if this many are there.
+SECTION_四_MIN_PLACED = 10
+
+
 def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
+    """Section 四's fifteen cells from its data row: the row of (nearly) fifteen
+    numbers with the most printed ones, in order; in a table of fifteen columns,
+    by column, so that cells lost from the row leave only their own columns
+    ``missing``."""
     cols = templates()["四"]["any"]["columns"]
-    data_row: list[Cell] | None = None
+    placed: dict[int, Cell] = {}
     page = None
     table = None
     best = -1
     for row in _rows_of(tables):
         singles = [c for c in row.cells if c.col_span == 1]
         numberish = sum(1 for c in singles if not c.reading.unread and is_numberish(c.text))
-        if len(singles) >= len(cols) - 2 and numberish >= len(cols) - 2:
+        by_column = row.table.n_cols == len(cols)
+        need = SECTION_四_MIN_PLACED if by_column else len(cols) - 2
+        if len(singles) >= need and numberish >= need:
             # The row with the most printed numbers (a row of empty cells below
             # the data, cut off a broken rule, is numberish too); the last of equals.
             printed = sum(1 for c in singles if c.text and is_numberish(c.text))
             if printed >= best:
                 best = printed
-                data_row, page = sorted(singles, key=lambda c: c.col)[-len(cols):], row.page
-                table = row.table
-    out = []
-    for i, col in enumerate(cols):
-        cell = data_row[i] if data_row is not None and len(data_row) == len(cols) else None
-        out.append(make_cell("四", "", col, cell, page, "any", table=table))
-    return out
+                page, table = row.page, row.table
+                if by_column:
+                    placed = {c.col: c for c in singles}
+                else:
+                    ordered = sorted(singles, key=lambda c: c.col)[-len(cols):]
+                    placed = dict(enumerate(ordered)) if len(ordered) == len(cols) else {}
+    # A row that lost cells was cut by a grid that failed there: what is left of
+    # it is placed by column, but not vouched for by the grid (nor taken as
+    # evidence of how the report prints its zeros).
+    partial = 0 < len(placed) < len(cols)
+    return [make_cell("四", "", col, placed.get(i), page, "any", table=table, irregular=partial)
+            for i, col in enumerate(cols)]
 
 
 _BLOCK = re.compile(r"第?二十条第?[(（]?([一二三四五六七八九十]{1,2})[)）]?")

@@ -316,3 +316,31 @@ def test_section_4_headers_left_unread_are_not_its_data_row():
               col_edges=[c * 10.0 for c in range(16)], cells=cells)
     assert snap.is_section_四_by_shape(t)
     assert [c.value for c in snap.snap_section_四([t])] == list(range(1, 16))
+
+
+def test_section_4_in_a_table_of_fifteen_columns_keeps_the_cells_it_has_by_column():
+    """A data row that lost cells (its first under a header cell running down
+    into it, two run together by a broken rule) keeps the rest in their own
+    columns; only the lost ones are missing."""
+    values = [str(v) for v in range(1, 16)]
+    cells = [Cell(row=0, col=0, bbox=(0, 0, 10, 20), row_span=2, reading=Reading.exact("结果维持"))]
+    cells += [Cell(row=0, col=c, bbox=(c * 10.0, 0, c * 10.0 + 10, 10), reading=Reading.exact("结果"))
+              for c in range(1, 15)]
+    for c in range(1, 15):
+        if c == 9:
+            cells.append(Cell(row=1, col=8, bbox=(80.0, 10, 100.0, 20), col_span=2, reading=Reading.exact("9 10")))
+        elif c != 8:
+            cells.append(Cell(row=1, col=c, bbox=(c * 10.0, 10, c * 10.0 + 10, 20), reading=Reading.exact(values[c])))
+    t = Table(page=0, bbox=(0, 0, 150, 20), row_edges=[0.0, 10.0, 20.0],
+              col_edges=[c * 10.0 for c in range(16)], cells=cells)
+    out = snap.snap_section_四([t])
+    assert [c.value for c in out] == [None, *range(2, 9), None, None, *range(11, 16)]
+    assert [c.status for c in out].count("missing") == 3
+    # What is left of a row the grid failed in is placed, but not vouched for by it.
+    assert {c.placement for c in out if c.status != "missing"} == {"irregular"}
+
+
+def test_section_4_in_a_table_of_other_width_needs_its_fifteen_cells():
+    data = [str(v) for v in range(1, 15)]  # fourteen columns: which one is lost is unknown
+    out = snap.snap_section_四([_row_table([data])])
+    assert all(c.status == "missing" for c in out)
