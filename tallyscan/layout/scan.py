@@ -1503,10 +1503,9 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     cut at the pitch, as long as the table then has no more than fifteen
     columns. Splits are in points, for :func:`grid.split_cells`.
     """
-    from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS
-    from tallyscan.postprocess.template_data import templates
+    from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
 
-    n_四 = len(templates()["四"]["any"]["columns"])
+    n_四 = len(section_四_columns())
     if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols < n_四:
         return []
     edges = np.asarray(table.col_edges, dtype=float)

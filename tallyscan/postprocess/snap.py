@@ -137,13 +137,18 @@ def classify_table(table: Table) -> str | None:
 SECTION_四_MAX_ROWS = 6
 
 
+def section_四_columns() -> list[str]:
+    """Section 四's canonical columns, in order (the same in every template)."""
+    return templates()["四"]["any"]["columns"]
+
+
 def is_section_四_by_shape(table: Table) -> bool:
     """A short table with a row of (nearly) section 四's fifteen printed
     numbers is 四, whatever its headers read as. Judged on the value cells'
     readings alone, so the OCR stage can leave such a table's headers unread."""
     if table.n_rows > SECTION_四_MAX_ROWS:
         return False
-    n_四 = len(templates()["四"]["any"]["columns"])
+    n_四 = len(section_四_columns())
     per_row: dict[int, int] = {}
     for c in table.cells:
         if c.col_span == 1 and c.text and is_numberish(c.text):
@@ -417,7 +422,7 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     numbers with the most printed ones, in order; in a table of fifteen columns,
     by column, so that cells lost from the row leave only their own columns
     ``missing``."""
-    cols = templates()["四"]["any"]["columns"]
+    cols = section_四_columns()
     placed: dict[int, Cell] = {}
     page = None
     table = None

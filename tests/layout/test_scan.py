@@ -846,9 +846,8 @@ def test_cuts_that_would_give_more_than_fifteen_columns_are_not_made():
 
 
 def test_a_column_one_and_a_half_pitches_wide_is_not_cut():
-    t = _section_四_grid({7})
-    edges = list(t.col_edges)
-    # Move the rule after the double column half a pitch left: 1.5 and 0.5 pitches.
-    moved = Table(page=0, bbox=t.bbox, row_edges=t.row_edges,
-                  col_edges=edges[:7] + [edges[7] - 20.0] + edges[8:], cells=t.cells)
-    assert scan.pitch_splits(moved) == []
+    # Fourteen columns of one pitch but two, each one and a half pitches wide.
+    edges = [40.0 * i for i in range(7)] + [300.0] + [40.0 * i for i in range(9, 16)]
+    t = _ruled(edges, [0.0, 20.0, 40.0, 60.0])
+    assert t.n_cols == 14
+    assert scan.pitch_splits(t) == []
