@@ -354,6 +354,7 @@ def _group_to_table(
             elif w > _EPS:
                 h_sep[k - 1, c] = _covered(iv, cols[c], cols[c + 1]) >= min_coverage * w
 
+    v_sep, h_sep = _mend_gaps(R, C, v_sep, h_sep)
     cells_rc = _merge_slots(R, C, v_sep, h_sep)
     if len(cells_rc) < 2:
         return None
@@ -450,13 +451,8 @@ def _stray_columns(rows: list[float], cols: list[float], v_sep: np.ndarray) -> s
     return out
 
 
-def _merge_slots(
-    R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
-) -> list[tuple[int, int, int, int]]:
-    """Union slots not separated by a boundary; grow groups to rectangles.
-
-    Returns (r0, c0, r1, c1) inclusive slot ranges, one per cell.
-    """
+def _slot_groups(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray) -> _UnionFind:
+    """Slots joined wherever no boundary separates them."""
     uf = _UnionFind(R * C)
     for r in range(R):
         for c in range(C - 1):
@@ -466,7 +462,68 @@ def _merge_slots(
         for c in range(C):
             if not h_sep[r, c]:
                 uf.union(r * C + c, (r + 1) * C + c)
+    return uf
 
+
+def _gap_runs(present: np.ndarray, inside: np.ndarray) -> list[tuple[int, int]]:
+    """Runs ``[a, b)`` of one line's missing stretch, all ``inside``, with the
+    line present just before and just after the run."""
+    runs = []
+    k, n = 0, len(present)
+    while k < n:
+        if present[k] or not inside[k]:
+            k += 1
+            continue
+        a = k
+        while k < n and not present[k] and inside[k]:
+            k += 1
+        if a > 0 and k < n and present[a - 1] and present[k]:
+            runs.append((a, k))
+    return runs
+
+
+def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Boundaries with the stretches a faded rule lost restored.
+
+    Merged cells are rectangles, so slots joined into any other shape mean a
+    rule is missing somewhere. Where a rule inside such a group is present
+    on both sides of the stretch that joins it (a patch of the print faded
+    away mid-line), the stretch is restored: otherwise growing the group to a
+    rectangle would swallow the rule along its whole length, and with it
+    every cell beside it (two label columns read as one). A genuine merged
+    cell is a rectangle, so it is never cut.
+    """
+    v_sep, h_sep = v_sep.copy(), h_sep.copy()
+    for _ in range(R + C):
+        uf = _slot_groups(R, C, v_sep, h_sep)
+        group = np.array([[uf.find(r * C + c) for c in range(C)] for r in range(R)])
+        mended = False
+        for g in np.unique(group).tolist():
+            rr, cc = np.nonzero(group == g)
+            if len(rr) == (rr.max() - rr.min() + 1) * (cc.max() - cc.min() + 1):
+                continue  # a rectangle: a merged cell, or a plain one
+            for c in range(C - 1):
+                inside = (group[:, c] == g) & (group[:, c + 1] == g)
+                for a, b in _gap_runs(v_sep[:, c], inside):
+                    v_sep[a:b, c] = mended = True
+            for r in range(R - 1):
+                inside = (group[r, :] == g) & (group[r + 1, :] == g)
+                for a, b in _gap_runs(h_sep[r, :], inside):
+                    h_sep[r, a:b] = mended = True
+        if not mended:
+            break
+    return v_sep, h_sep
+
+
+def _merge_slots(
+    R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
+) -> list[tuple[int, int, int, int]]:
+    """Union slots not separated by a boundary; grow groups to rectangles.
+
+    Returns (r0, c0, r1, c1) inclusive slot ranges, one per cell.
+    """
+    uf = _slot_groups(R, C, v_sep, h_sep)
     while True:
         boxes: dict[int, list[int]] = {}
         for r in range(R):

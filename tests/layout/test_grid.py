@@ -299,3 +299,39 @@ def test_a_split_near_a_rule_cuts_the_row_that_lost_that_rule():
     out = split_cells(t, [(102.0, 40.0, 60.0)], [], min_gap=8.0)
     assert out.col_edges == pytest.approx(XS)
     assert spans(out) == [(r, c, 1, 1) for r in range(3) for c in range(3)]
+
+
+def _label_columns_with_faded_rule(gap: tuple[float, float] | None):
+    """Section 三's label area: 三、本年度办理结果 spanning every row (x 0-50),
+    two groups (x 50-100, rows 0-2 and 3-4) each over its own sub-rows
+    (x 100-200), one value column, and a bottom row where a label spans the
+    group and sub-label columns (（六）其他处理). ``gap``: a stretch of the rule
+    at x=50 that faded away."""
+    xs = [0.0, 50.0, 100.0, 200.0, 250.0]
+    hs = [hline(0, 0, 250), hline(120, 0, 250), hline(60, 50, 250), hline(100, 50, 250)]
+    hs += [hline(y, 100, 250) for y in (20, 40, 80)]
+    vs = [vline(0, 0, 120), vline(100, 0, 100), vline(200, 0, 120), vline(250, 0, 120)]
+    vs += [vline(50, 0, 120)] if gap is None else [vline(50, 0, gap[0]), vline(50, gap[1], 120)]
+    return xs, hs, vs
+
+
+def test_a_rule_that_faded_mid_line_keeps_its_columns():
+    """Without the rule's faded stretch, the spanning label cell and the group
+    cell beside it join into an L; grown to a rectangle, that L would swallow
+    the rule, and the sub-labels beside it, down the whole table."""
+    xs, hs, vs = _label_columns_with_faded_rule(gap=(25.0, 55.0))
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert t.col_edges == pytest.approx(xs)
+    got = set(spans(t))
+    assert {(0, 0, 6, 1), (0, 1, 3, 1), (3, 1, 2, 1), (5, 1, 1, 2)} <= got
+    assert {(r, 2, 1, 1) for r in range(5)} <= got
+    (whole,) = build_tables(*_label_columns_with_faded_rule(gap=None)[1:], tolerance=TOL)
+    assert set(spans(whole)) == got
+
+
+def test_a_rule_missing_along_its_end_is_not_invented():
+    """A rule gone from a stretch running to the table's edge is not mended
+    (nothing shows where it would stop): the columns merge as before."""
+    xs, hs, vs = _label_columns_with_faded_rule(gap=(25.0, 130.0))
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert 50.0 not in [round(x) for x in t.col_edges]
