@@ -427,10 +427,19 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     page = None
     table = None
     best = -1
+    irregular = False
     for row in _rows_of(tables):
         singles = [c for c in row.cells if c.col_span == 1]
-        numberish = sum(1 for c in singles if not c.reading.unread and is_numberish(c.text))
         by_column = row.table.n_cols == len(cols)
+        spanned = False
+        if not by_column and len(singles) < len(cols):
+            # A stray stroke through the headers (a seal's ring) adds a column
+            # edge that the data row does not have: its fifteen cells, one of
+            # them two columns wide, are still the fifteen values in order.
+            own = [c for c in row.cells if c.row == row.row and c.row_span == 1]
+            if len(own) == len(cols) and max(c.col_span for c in own) == 2:
+                singles, spanned = own, True
+        numberish = sum(1 for c in singles if not c.reading.unread and is_numberish(c.text))
         need = SECTION_四_MIN_PLACED if by_column else len(cols) - 2
         if len(singles) >= need and numberish >= need:
             # The row with the most printed numbers (a row of empty cells below
@@ -444,11 +453,12 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
                 else:
                     ordered = sorted(singles, key=lambda c: c.col)[-len(cols):]
                     placed = dict(enumerate(ordered)) if len(ordered) == len(cols) else {}
-    # A row that lost cells was cut by a grid that failed there: what is left of
-    # it is placed by column, but not vouched for by the grid (nor taken as
-    # evidence of how the report prints its zeros).
-    partial = 0 < len(placed) < len(cols)
-    return [make_cell("四", "", col, placed.get(i), page, "any", table=table, irregular=partial)
+                # A row that lost cells was cut by a grid that failed there, and
+                # one placed across a column edge of its own table sits on a grid
+                # that contradicts itself: what is placed is not vouched for by
+                # the grid (nor taken as evidence of how the report prints zeros).
+                irregular = spanned or 0 < len(placed) < len(cols)
+    return [make_cell("四", "", col, placed.get(i), page, "any", table=table, irregular=irregular)
             for i, col in enumerate(cols)]
 
 

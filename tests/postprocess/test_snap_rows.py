@@ -344,3 +344,27 @@ def test_section_4_in_a_table_of_other_width_needs_its_fifteen_cells():
     data = [str(v) for v in range(1, 15)]  # fourteen columns: which one is lost is unknown
     out = snap.snap_section_四([_row_table([data])])
     assert all(c.status == "missing" for c in out)
+
+
+def test_section_4_under_a_stray_header_edge_takes_its_fifteen_cells_in_order():
+    """A seal's ring through the headers made a sixteenth column: the data row
+    has fifteen cells, one of them two columns wide, and those are the values,
+    in order; but on a grid that contradicts itself, none is vouched for."""
+    headers = [Cell(row=0, col=c, bbox=(c * 10.0, 0, c * 10.0 + 10, 10), reading=Reading.exact("结果"))
+               for c in range(16)]
+    data = []
+    for v in range(1, 16):
+        col = v - 1 if v <= 10 else v  # value 10 spans grid columns 9 and 10
+        span = 2 if v == 10 else 1
+        data.append(Cell(row=1, col=col, bbox=(col * 10.0, 10, (col + span) * 10.0, 20), col_span=span,
+                         reading=Reading.exact(str(v))))
+    t = Table(page=0, bbox=(0, 0, 160, 20), row_edges=[0.0, 10.0, 20.0],
+              col_edges=[c * 10.0 for c in range(17)], cells=headers + data)
+    out = snap.snap_section_四([t])
+    assert [c.value for c in out] == list(range(1, 16))
+    assert {c.placement for c in out} == {"irregular"}
+    # Two cells run together in a table of sixteen columns leave fourteen: not placed.
+    merged = [c for c in data if c.col not in (11, 12)]
+    merged.append(Cell(row=1, col=11, bbox=(110.0, 10, 130.0, 20), col_span=2, reading=Reading.exact("11 12")))
+    t2 = Table(page=0, bbox=t.bbox, row_edges=t.row_edges, col_edges=t.col_edges, cells=headers + merged)
+    assert all(c.status == "missing" for c in snap.snap_section_四([t2]))
