@@ -497,23 +497,49 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
     v_sep, h_sep = v_sep.copy(), h_sep.copy()
     for _ in range(R + C):
         uf = _slot_groups(R, C, v_sep, h_sep)
+        # Only groups that are not rectangles (merged cells and plain ones are).
+        odd = {g: b for g, b in _group_boxes(uf, R, C).items() if not _is_rectangle(b)}
+        if not odd:
+            break
         group = np.array([[uf.find(r * C + c) for c in range(C)] for r in range(R)])
         mended = False
-        for g in np.unique(group).tolist():
-            rr, cc = np.nonzero(group == g)
-            if len(rr) == (rr.max() - rr.min() + 1) * (cc.max() - cc.min() + 1):
-                continue  # a rectangle: a merged cell, or a plain one
-            for c in range(C - 1):
+        for g in sorted(odd):
+            r0, c0, r1, c1, _ = odd[g]
+            for c in range(c0, c1):
                 inside = (group[:, c] == g) & (group[:, c + 1] == g)
                 for a, b in _gap_runs(v_sep[:, c], inside):
                     v_sep[a:b, c] = mended = True
-            for r in range(R - 1):
+            for r in range(r0, r1):
                 inside = (group[r, :] == g) & (group[r + 1, :] == g)
                 for a, b in _gap_runs(h_sep[r, :], inside):
                     h_sep[r, a:b] = mended = True
         if not mended:
             break
     return v_sep, h_sep
+
+
+def _group_boxes(uf: _UnionFind, R: int, C: int) -> dict[int, list[int]]:
+    """Per group of slots: its bounding rows and columns and its slot count,
+    ``[r0, c0, r1, c1, n]`` (inclusive ranges)."""
+    boxes: dict[int, list[int]] = {}
+    for r in range(R):
+        for c in range(C):
+            g = uf.find(r * C + c)
+            b = boxes.get(g)
+            if b is None:
+                boxes[g] = [r, c, r, c, 1]
+            else:
+                b[0] = min(b[0], r)
+                b[1] = min(b[1], c)
+                b[2] = max(b[2], r)
+                b[3] = max(b[3], c)
+                b[4] += 1
+    return boxes
+
+
+def _is_rectangle(box: list[int]) -> bool:
+    r0, c0, r1, c1, n = box
+    return n == (r1 - r0 + 1) * (c1 - c0 + 1)
 
 
 def _merge_slots(
@@ -525,22 +551,11 @@ def _merge_slots(
     """
     uf = _slot_groups(R, C, v_sep, h_sep)
     while True:
-        boxes: dict[int, list[int]] = {}
-        for r in range(R):
-            for c in range(C):
-                g = uf.find(r * C + c)
-                b = boxes.get(g)
-                if b is None:
-                    boxes[g] = [r, c, r, c, 1]
-                else:
-                    b[0] = min(b[0], r)
-                    b[1] = min(b[1], c)
-                    b[2] = max(b[2], r)
-                    b[3] = max(b[3], c)
-                    b[4] += 1
+        boxes = _group_boxes(uf, R, C)
         changed = False
-        for g, (r0, c0, r1, c1, n) in boxes.items():
-            if n != (r1 - r0 + 1) * (c1 - c0 + 1):
+        for g, box in boxes.items():
+            if not _is_rectangle(box):
+                r0, c0, r1, c1, _ = box
                 for r in range(r0, r1 + 1):
                     for c in range(c0, c1 + 1):
                         if uf.find(r * C + c) != uf.find(g):
