@@ -1274,6 +1274,10 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
         if (not first.numeric or id(target) not in narrow or not target.reading.text
                 or target.reading.text[0] in "-—−"):
             continue
+        if _mark_in_front(first.ink, ch):
+            # The mark is in view already (see _reach_small_ink) and was read past.
+            target.reading.confidence *= 0.5
+            continue
         x0, y0, x1, y1 = first.bbox
         cx0 = int(target.bbox[0] / s + 0.1 * ch)
         inner, outer = int(x0 - 0.25 * ch), int(x0 - 0.7 * ch)
@@ -1290,6 +1294,27 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
     for (target, _), r in zip(again, wide, strict=True):
         if r.text.strip() != target.reading.text.strip():
             target.reading.confidence = min(target.reading.confidence, r.confidence) * 0.5
+
+
+def _mark_in_front(ink: np.ndarray, ch: float) -> bool:
+    """Whether a number's ink starts with a small mark set apart from the
+    rest, at the middle of its height: where a minus sign sits, here shrunk
+    by a fax to a dot or a short dash (a speck there is doubted too)."""
+    cols = np.flatnonzero(ink.any(axis=0))
+    if len(cols) == 0:
+        return False
+    breaks = np.flatnonzero(np.diff(cols) > 1)
+    if len(breaks) == 0:
+        return False
+    end = int(cols[breaks[0]]) + 1
+    mark = np.flatnonzero(ink[:, cols[0] : end].any(axis=1))
+    rest = np.flatnonzero(ink[:, end:].any(axis=1))
+    if len(rest) == 0:
+        return False
+    top, height = rest[0], rest[-1] - rest[0] + 1
+    middle = (mark[0] + mark[-1]) / 2 - top
+    return bool(end - cols[0] <= 0.6 * ch and mark[-1] - mark[0] + 1 <= 0.35 * height
+                and 0.25 * height <= middle <= 0.75 * height)
 
 
 # A number read from ink whose tallest piece is off the page's digit height by

@@ -641,6 +641,50 @@ def test_a_sign_seen_only_with_the_ink_left_in_view_is_not_trusted(n_cols, doubt
     assert engine.calls == (2 if doubted else 1)
 
 
+class _PastTheMarkEngine:
+    """Reads every number crop as a sure "3", whatever is in front of it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def recognize(self, crops, numeric=False):
+        self.calls += len(crops)
+        return [Reading(text="3", confidence=0.99, alternatives=[]) for _ in crops]
+
+
+@pytest.mark.parametrize("n_cols, doubted", [(3, True), (9, False)])
+def test_a_sign_in_view_but_read_past_is_not_trusted(n_cols, doubted):
+    """A minus sign a fax shrank to a dot close in front of the digit is in the
+    crop (syn06039's ·5 for -5), and the recogniser reads past it: "5" would
+    pass as sure. In section 二's narrow tables it is doubted, without a
+    second reading."""
+    from tallyscan.postprocess.template_data import OK_CONFIDENCE
+
+    x = 100 + 50
+    layout, cells = _value_row({1: [(x, 20, x + 10, 40)]}, n_cols=n_cols)
+    work = scan.page_work(layout)
+    work.image[29:32, x - 6 : x - 3] = 0  # the dot, 3 px in front: drawn into the crop
+    work.binary[29:32, x - 6 : x - 3] = 255
+    engine = _PastTheMarkEngine()
+    scan.recognise_cells(layout, engine=engine)
+    assert cells[1].reading.text == "3"
+    assert (cells[1].reading.confidence < OK_CONFIDENCE) is doubted
+    assert engine.calls == 1
+
+
+@pytest.mark.parametrize("mark_rows, in_front", [
+    ((9, 12), True),  # at mid-height: where a minus sits
+    ((0, 3), False),  # a speck at the top
+    ((1, 19), False),  # as tall as the digit: a "1", not a mark
+])
+def test_a_mark_in_front_is_small_set_apart_and_at_mid_height(mark_rows, in_front):
+    ink = np.zeros((20, 30), np.uint8)
+    ink[:, 12:22] = 255  # the digit
+    ink[mark_rows[0] : mark_rows[1], 2:6] = 255
+    assert scan._mark_in_front(ink, 20.0) is in_front
+    assert scan._mark_in_front(ink[:, 12:], 20.0) is False  # the digit alone
+
+
 # --------------------------------------------------------------------------- scraps, specks, broken dashes
 
 
