@@ -340,9 +340,10 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     cols = templates()["三"]["2021"]["columns"]
     k = len(cols)
     rows = _rows_of(tables)
+    phantom = {id(t) for t in tables if _phantom_last_column(t, k)}
     labels, value_slots = [], []
     for row in rows:
-        first_value = row.table.n_cols - k
+        first_value = row.table.n_cols - k - (id(row.table) in phantom)
         labels.append(_label_text(row, first_value) if first_value > 0 else "")
         slots = []
         for j in range(k):
@@ -360,7 +361,7 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     pairs, _ = results[version]
     pairs = fill_by_order(pairs, len(rows), len(leaf[version]), _value_rows(value_slots, unruled))
     irregular = _irregular_tables([rows[i] for i in pairs.values()],
-                                  [value_slots[i] for i in pairs.values()])
+                                  [value_slots[i] for i in pairs.values()], phantom)
     out = []
     for j, row_path in enumerate(templates()["三"][version]["rows"]):
         i = pairs.get(j)
@@ -370,6 +371,49 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
                                  table=rows[i].table if i is not None else None,
                                  irregular=i is not None and id(rows[i].table) in irregular))
     return out, version
+
+
+def _row_sums_holding(table: Table, first: int, k: int) -> int:
+    """How many rows of the table satisfy section 三's row sum (its template's
+    "each row" constraint) with the values read from its ``k`` columns from
+    ``first`` on, counting rows whose total is not zero only (a row of zeros
+    fits any columns)."""
+    cols = templates()["三"]["2021"]["columns"]
+    (rule,) = [c for c in templates()["三"]["2021"]["constraints"] if c["each"] == "row"]
+    total, parts = cols.index(rule["total"]), [cols.index(p) for p in rule["parts"]]
+    held = 0
+    for r in range(table.n_rows):
+        row = GridRow(page=table.page, table=table, row=r, cells=[])
+        values = []
+        for j in range(k):
+            c = row.cell_at_col(first + j)
+            v = parse_number(c.text).value if c is not None and c.row == r else None
+            values.append(0 if c is not None and not c.text.strip() else v)
+        if any(v is None for v in values):
+            continue
+        if values[total] and values[total] == sum(values[p] for p in parts):
+            held += 1
+    return held
+
+
+# A table's last column is taken for a phantom (a stray rule right of the
+# table) when dropping it makes at least this many rows' sums hold, and
+# more than twice as many as keeping it.
+PHANTOM_MIN_ROWS = 3
+
+
+def _phantom_last_column(table: Table, k: int) -> bool:
+    """Whether section 三's values sit in the ``k`` columns before the table's
+    last one: a column of blanks (or specks read as dashes) the grid added at the right (a stray rule beside
+    the table, a doubled border) would otherwise shift every value one column
+    left, the same in every row. The row sums decide: they hold, in rows with
+    numbers in them, only with the values in their own columns."""
+    n = table.n_cols
+    if n - k - 1 < 1 or any(c.text.strip() and parse_number(c.text).value != 0
+                            for c in table.cells if c.col == n - 1):
+        return False
+    dropped = _row_sums_holding(table, n - k - 1, k)
+    return dropped >= PHANTOM_MIN_ROWS and dropped > 2 * _row_sums_holding(table, n - k, k)
 
 
 def _value_rows(value_slots: list[list[Cell | None]], unruled: list[bool]) -> list[bool]:
@@ -392,10 +436,12 @@ def _value_rows(value_slots: list[list[Cell | None]], unruled: list[bool]) -> li
             for slots, ok in zip(value_slots, rows, strict=True)]
 
 
-def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]]) -> set[int]:
+def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]],
+                      phantom: set[int]) -> set[int]:
     """ids of the tables whose value columns the grid does not map one to one.
 
-    Values are taken from a table's last k columns. A data row's value cell spanning two
+    Values are taken from a table's last k columns (before its last, in the
+    ``phantom`` tables: see :func:`_phantom_last_column`). A data row's value cell spanning two
     columns, or one reaching left into the label columns, means the grid has a
     column too many or too few somewhere (a rule lost or a stray stroke taken
     for one), so every value of the table may sit one column off; the sums cannot
@@ -403,7 +449,7 @@ def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]])
     """
     out = set()
     for row, slots in zip(rows, value_slots, strict=True):
-        first_value = row.table.n_cols - len(slots)
+        first_value = row.table.n_cols - len(slots) - (id(row.table) in phantom)
         for c in slots:
             if c is not None and (c.col_span > 1 or c.col < first_value):
                 out.add(id(row.table))

@@ -368,3 +368,64 @@ def test_section_4_under_a_stray_header_edge_takes_its_fifteen_cells_in_order():
     merged.append(Cell(row=1, col=11, bbox=(110.0, 10, 130.0, 20), col_span=2, reading=Reading.exact("11 12")))
     t2 = Table(page=0, bbox=t.bbox, row_edges=t.row_edges, col_edges=t.col_edges, cells=headers + merged)
     assert all(c.status == "missing" for c in snap.snap_section_四([t2]))
+
+
+def _section_3_values(values: list[list[str]]) -> Table:
+    """Section 三's 2021 rows, one label column, then each row's value texts."""
+    from tallyscan.postprocess.template_data import templates
+
+    rows = templates()["三"]["2021"]["rows"]
+    n_cols = 1 + max(len(v) for v in values)
+    cells = []
+    for r, (path, texts) in enumerate(zip(rows, values, strict=False)):
+        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10),
+                          reading=Reading.exact(path.split("/")[-1])))
+        for c, text in enumerate(texts, start=1):
+            cells.append(Cell(row=r, col=c, bbox=(c * 10.0, r * 10.0, c * 10.0 + 10, r * 10.0 + 10),
+                              reading=Reading.exact(text)))
+    return Table(page=0, bbox=(0, 0, n_cols * 10.0, len(values) * 10.0),
+                 row_edges=[r * 10.0 for r in range(len(values) + 1)],
+                 col_edges=[c * 10.0 for c in range(n_cols + 1)], cells=cells)
+
+
+def _rows_that_add_up(n: int) -> list[list[str]]:
+    """Six parts and their total per row, different in every row."""
+    out = []
+    for r in range(n):
+        parts = [(r + j) % 4 for j in range(6)]
+        out.append([str(v) for v in parts] + [str(sum(parts))])
+    return out
+
+
+def test_section_3_values_beside_a_phantom_last_column_keep_their_columns():
+    """A stray rule right of the table adds a column of blanks (and a speck
+    read as a dash): taken as the last of the template's columns, every value
+    would sit one column left. The row sums hold only with the values in their
+    own columns, so that column is dropped."""
+    from tallyscan.postprocess.template_data import templates
+
+    n = len(templates()["三"]["2021"]["rows"])
+    rows = _rows_that_add_up(n)
+    table = _section_3_values([r + (["—"] if i == 2 else [""]) for i, r in enumerate(rows)])
+    out, _ = snap.snap_section_三([table], prior="2021")
+    cols = templates()["三"]["2021"]["columns"]
+    got = {(c.row_path, c.col_path): c.value for c in out}
+    for path, texts in zip(templates()["三"]["2021"]["rows"], rows, strict=True):
+        assert [got[(path, col)] for col in cols] == [int(t) for t in texts]
+
+
+def test_section_3_a_last_column_with_numbers_or_without_sums_to_back_it_is_kept():
+    """Not dropped: a last column holding a number, nor one whose dropping the
+    row sums do not favour (a table of zeros fits any columns)."""
+    from tallyscan.postprocess.template_data import templates
+
+    n = len(templates()["三"]["2021"]["rows"])
+    rows = _rows_that_add_up(n)
+    with_number = _section_3_values([r + (["5"] if i == 0 else [""]) for i, r in enumerate(rows)])
+    assert not snap._phantom_last_column(with_number, 7)
+    zeros = _section_3_values([["0"] * 7 + [""] for _ in range(n)])
+    assert not snap._phantom_last_column(zeros, 7)
+    assert snap._phantom_last_column(_section_3_values([r + [""] for r in rows]), 7)
+    # The dropped column leaves the grid's columns one to one with the template's.
+    out, _ = snap.snap_section_三([_section_3_values([r + [""] for r in rows])], prior="2021")
+    assert {c.placement for c in out} == {"ruled"}
