@@ -465,10 +465,13 @@ def _slot_groups(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray) -> _Union
     return uf
 
 
-def _gap_runs(present: np.ndarray, inside: np.ndarray) -> list[tuple[int, int]]:
-    """Runs ``[a, b)`` of one line's missing stretch, all ``inside``, with the
-    line present just before and just after the run."""
-    runs = []
+def _gap_runs(present: np.ndarray, inside: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Runs ``[a, b)`` of one line's missing stretch, all ``inside``, never at
+    the table's edge: those with the line present just before and just after
+    the run; and, apart, those one slot long with the line present for two
+    slots on one side and the group's own edge on the other (a rule faded at
+    its end, where it met another rule, or one that ends there)."""
+    both, one = [], []
     k, n = 0, len(present)
     while k < n:
         if present[k] or not inside[k]:
@@ -477,9 +480,14 @@ def _gap_runs(present: np.ndarray, inside: np.ndarray) -> list[tuple[int, int]]:
         a = k
         while k < n and not present[k] and inside[k]:
             k += 1
-        if a > 0 and k < n and present[a - 1] and present[k]:
-            runs.append((a, k))
-    return runs
+        if a == 0 or k == n:
+            continue
+        if present[a - 1] and present[k]:
+            both.append((a, k))
+        elif k - a == 1 and (present[max(a - 2, 0) : a].all() if present[a - 1]
+                             else k + 2 <= n and present[k : k + 2].all()):
+            one.append((a, k))
+    return both, one
 
 
 def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
@@ -491,8 +499,12 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
     on both sides of the stretch that joins it (a patch of the print faded
     away mid-line), the stretch is restored: otherwise growing the group to a
     rectangle would swallow the rule along its whole length, and with it
-    every cell beside it (two label columns read as one). A genuine merged
-    cell is a rectangle, so it is never cut.
+    every cell beside it (two label columns read as one). A rule missing for
+    one slot where the group ends, present beyond it (faded at its end, where
+    it met the rule above), is restored only if that slot alone leaves the
+    group as rectangles: where rules simply end (a table's last row, before
+    a heading; the columns under a spanning header) one slot does not. A
+    genuine merged cell is a rectangle, so it is never cut.
     """
     v_sep, h_sep = v_sep.copy(), h_sep.copy()
     for _ in range(R + C):
@@ -505,17 +517,39 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
         mended = False
         for g in sorted(odd):
             r0, c0, r1, c1, _ = odd[g]
+            one_sided, two_sided = [], False
             for c in range(c0, c1):
                 inside = (group[:, c] == g) & (group[:, c + 1] == g)
-                for a, b in _gap_runs(v_sep[:, c], inside):
-                    v_sep[a:b, c] = mended = True
+                both, one = _gap_runs(v_sep[:, c], inside)
+                for a, b in both:
+                    v_sep[a:b, c] = mended = two_sided = True
+                one_sided += [(v_sep, (slice(a, b), c)) for a, b in one]
             for r in range(r0, r1):
                 inside = (group[r, :] == g) & (group[r + 1, :] == g)
-                for a, b in _gap_runs(h_sep[r, :], inside):
-                    h_sep[r, a:b] = mended = True
+                both, one = _gap_runs(h_sep[r, :], inside)
+                for a, b in both:
+                    h_sep[r, a:b] = mended = two_sided = True
+                one_sided += [(h_sep, (r, slice(a, b))) for a, b in one]
+            if two_sided:
+                continue
+            for sep, where in one_sided:
+                sep[where] = True
+                if _leaves_rectangles(group == g, v_sep, h_sep):
+                    mended = True
+                    break
+                sep[where] = False
         if not mended:
             break
     return v_sep, h_sep
+
+
+def _leaves_rectangles(slots: np.ndarray, v_sep: np.ndarray, h_sep: np.ndarray) -> bool:
+    """Whether the given slots (a boolean ``R x C`` mask) fall into groups that
+    are all rectangles under these boundaries."""
+    R, C = slots.shape
+    uf = _slot_groups(R, C, v_sep, h_sep)
+    boxes = _group_boxes(uf, R, C)
+    return all(_is_rectangle(boxes[uf.find(r * C + c)]) for r, c in np.argwhere(slots).tolist())
 
 
 def _group_boxes(uf: _UnionFind, R: int, C: int) -> dict[int, list[int]]:

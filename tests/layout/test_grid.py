@@ -335,3 +335,27 @@ def test_a_rule_missing_along_its_end_is_not_invented():
     xs, hs, vs = _label_columns_with_faded_rule(gap=(25.0, 130.0))
     (t,) = build_tables(hs, vs, tolerance=TOL)
     assert 50.0 not in [round(x) for x in t.col_edges]
+
+
+def _label_area_under_a_spanning_row(fade_top: bool):
+    """Section 三's label area below a row whose label spans every label column
+    (二、上年结转…, y 0-20): 三、本年度办理结果 (x 0-50) over rows 20-140;
+    （一） and （二） spanning x 50-200; （三） (x 50-100) over four sub-rows.
+    ``fade_top``: the rule at x=50 faded in its first row, where it meets the
+    rule under the spanning row."""
+    hs = [hline(0, 0, 250), hline(20, 0, 250), hline(140, 0, 250), hline(40, 50, 250), hline(60, 50, 250)]
+    hs += [hline(y, 100, 250) for y in (80, 100, 120)]
+    vs = [vline(0, 0, 140), vline(100, 60, 140), vline(200, 0, 140), vline(250, 0, 140)]
+    vs += [vline(50, 40 if fade_top else 20, 140)]
+    return hs, vs
+
+
+def test_a_rule_faded_at_its_end_where_it_meets_another_keeps_its_columns():
+    """The rule between 三、本年度办理结果 and （一） faded in its first row: the
+    two cells join into an L, which grown to a rectangle would swallow the
+    sub-labels beside it. The rule is there for the rows below and the L
+    ends at a rule above, so its one missing slot is restored."""
+    (t,) = build_tables(*_label_area_under_a_spanning_row(fade_top=True), tolerance=TOL)
+    (whole,) = build_tables(*_label_area_under_a_spanning_row(fade_top=False), tolerance=TOL)
+    assert set(spans(t)) == set(spans(whole))
+    assert {(1, 0, 6, 1), (1, 1, 1, 2), (2, 1, 1, 2), (3, 1, 4, 1)} <= set(spans(t))
