@@ -371,6 +371,99 @@ def ruling_masks(
     return horiz, vert
 
 
+# An official seal is a ring 38-45 mm across (42 mm for most agencies): its
+# radius in millimetres, with room for a scan's scaling.
+SEAL_RADIUS_MM = (17.0, 23.0)
+# A ring is ink on at least this share of its circle, and on this many times
+# less a millimetre and a half inside or outside it (a circle through text
+# or a grid finds ink about as often everywhere).
+SEAL_RING_COVER = 0.6
+SEAL_RING_CONTRAST = 2.5
+
+
+def seal_rings(binary: np.ndarray, dpi: float) -> list[tuple[float, float, float, float]]:
+    """The rings of round seals on the page, ``(x, y, radius, half width)`` in
+    pixels. A red seal is mostly gone from the grey page (:func:`to_gray`),
+    but one scanned in grey, or printed in black, stays: where its ring runs
+    nearly straight (at its sides, top and bottom) it passes for pieces of
+    rules, which join the tables above and below it into one grid.
+
+    Found by the Hough transform on the page shrunk to about 40 px per
+    radius, then checked on the full page: ink all round the circle, little
+    just inside and outside it."""
+    shrink = max(1, int(SEAL_RADIUS_MM[0] / 25.4 * dpi / 40))
+    small = cv2.resize(binary, None, fx=1 / shrink, fy=1 / shrink, interpolation=cv2.INTER_AREA)
+    rmin, rmax = (int(mm / 25.4 * dpi / shrink) for mm in SEAL_RADIUS_MM)
+    found = cv2.HoughCircles(small, cv2.HOUGH_GRADIENT, dp=1, minDist=2 * rmin, param1=100,
+                             param2=20, minRadius=rmin, maxRadius=rmax)
+    if found is None:
+        return []
+    h, w = binary.shape[:2]
+    angles = np.linspace(0, 2 * np.pi, 720, endpoint=False)
+    cos, sin = np.cos(angles), np.sin(angles)
+
+    def cover(x: float, y: float, r: float) -> float:
+        xs, ys = (x + r * cos).astype(int), (y + r * sin).astype(int)
+        ok = (xs >= 0) & (ys >= 0) & (xs < w) & (ys < h)
+        return float(binary[ys[ok], xs[ok]].astype(bool).mean()) if ok.sum() > 0.5 * len(xs) else 0.0
+
+    mm = dpi / 25.4
+    rings = []
+    for x, y, r in found[0][:4].tolist():
+        # The shrunk page places the circle to a few pixels: climb to the
+        # centre and radius where the circle runs along the most ink.
+        x, y, best = x * shrink, y * shrink, r * shrink
+        peak, best = max((cover(x, y, best + d * shrink), best + d * shrink) for d in (-2, -1, 0, 1, 2))
+        if peak < 0.5 * SEAL_RING_COVER:  # not a ring: a circle through text
+            continue
+        for step in (2.0, 1.0):
+            for _ in range(4 * shrink):
+                moves = [(x + dx, y + dy, best + dr) for dx, dy, dr in
+                         ((step, 0, 0), (-step, 0, 0), (0, step, 0), (0, -step, 0), (0, 0, step), (0, 0, -step))]
+                got = [cover(*m) for m in moves]
+                if max(got) <= peak:
+                    break
+                peak = max(got)
+                x, y, best = moves[int(np.argmax(got))]
+        # (Inside, a seal's ring of text may run close: the lesser side counts.)
+        off = min(cover(x, y, best - 1.5 * mm), cover(x, y, best + 1.5 * mm))
+        if peak < SEAL_RING_COVER or peak < SEAL_RING_CONTRAST * off:
+            continue
+        # Half the ring's width: how far out from its best radius it stays inked.
+        half = 1.0
+        while half < mm and min(cover(x, y, best - half), cover(x, y, best + half)) >= 0.5 * peak:
+            half += 1.0
+        rings.append((x, y, best, half))
+    return rings
+
+
+def drop_ring_arcs(mask: np.ndarray, rings: list[tuple[float, float, float, float]],
+                   char_h: float, *, horizontal: bool) -> np.ndarray:
+    """The rule mask without its pieces lying mostly on a seal's ring (its
+    arcs where they run nearly straight) that are at least two character
+    heights long: long enough to join a table to the one below it across a
+    heading. Rules that cross the ring keep their length outside it; shorter
+    pieces stay (a table's rule the ring runs along, cell by cell)."""
+    if not rings:
+        return mask
+    band = np.zeros_like(mask)
+    for x, y, r, half in rings:
+        cv2.circle(band, (int(round(x)), int(round(y))), int(round(r)), 255,
+                   thickness=max(3, int(round(4 * half))))
+    boxes, outlines = component_boxes(mask)
+    out = mask.copy()
+    for (bx, by, bw, bh), outline in zip(boxes.tolist(), outlines, strict=True):
+        if (bw if horizontal else bh) < 2 * char_h:
+            continue
+        own = np.zeros((bh, bw), np.uint8)
+        cv2.drawContours(own, [outline], -1, 255, -1, offset=(-bx, -by))
+        ink = cv2.bitwise_and(own, mask[by : by + bh, bx : bx + bw])
+        inked = np.count_nonzero(ink)
+        if inked and np.count_nonzero(cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])) >= 0.7 * inked:
+            out[by : by + bh, bx : bx + bw][own > 0] = 0
+    return out
+
+
 def segments_from_mask(
     mask: np.ndarray, horizontal: bool, char_h: float
 ) -> list[tuple[float, float, float, float]]:
@@ -503,6 +596,9 @@ def analyse_page(
         binary = np.ascontiguousarray(np.rot90(binary, 2))
     metrics = PageMetrics(char_h=char_h, dpi=dpi)
     horiz, vert = ruling_masks(binary, char_h, gray)
+    rings = seal_rings(binary, dpi)
+    horiz = drop_ring_arcs(horiz, rings, char_h, horizontal=True)
+    vert = drop_ring_arcs(vert, rings, char_h, horizontal=False)
     s = metrics.px_to_pt
     h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(horiz, True, char_h)]
     v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(vert, False, char_h)]

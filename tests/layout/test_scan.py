@@ -895,3 +895,41 @@ def test_a_column_one_and_a_half_pitches_wide_is_not_cut():
     t = _ruled(edges, [0.0, 20.0, 40.0, 60.0])
     assert t.n_cols == 14
     assert scan.pitch_splits(t) == []
+
+
+# --------------------------------------------------------------------------- seals scanned in grey
+
+
+def _two_tables_under_a_grey_seal(ring: bool = True) -> np.ndarray:
+    """A 200 dpi page: two ruled tables one above the other, a gap (a
+    section's heading) between them, and a grey seal's ring, 38 mm across,
+    stamped over both."""
+    img = np.full((1000, 1300), 245, np.uint8)
+    for top, bottom in ((100, 400), (460, 660)):
+        for y in range(top, bottom + 1, 50):
+            cv2.line(img, (100, y), (1100, y), 20, 2)
+        for x in range(100, 1101, 125):
+            cv2.line(img, (x, top), (x, bottom), 20, 2)
+    if ring:
+        cv2.circle(img, (600, 430), 150, 150, 9)
+    return img
+
+
+def test_a_grey_seals_ring_is_found_by_its_size_and_shape():
+    binary = scan.binarise(_two_tables_under_a_grey_seal(), 200.0)
+    (ring,) = scan.seal_rings(binary, 200.0)
+    x, y, r, half = ring
+    assert abs(x - 600) <= 5 and abs(y - 430) <= 5 and abs(r - 150) <= 5 and 2 <= half <= 8
+    assert scan.seal_rings(scan.binarise(_two_tables_under_a_grey_seal(ring=False), 200.0), 200.0) == []
+
+
+def test_a_grey_seals_ring_does_not_join_the_tables_it_is_stamped_over(monkeypatch):
+    """Where the ring runs nearly straight it passes for pieces of rules, and
+    those join the table above and the one below into one grid; its arcs are
+    dropped from the rule masks, and the rules crossing it stay."""
+    page = _two_tables_under_a_grey_seal()
+    layout = scan.analyse_page(page, dpi=200.0, index=0)
+    assert [(t.n_rows, t.n_cols) for t in layout.tables] == [(6, 8), (4, 8)]
+    monkeypatch.setattr(scan, "seal_rings", lambda binary, dpi: [])
+    glued = scan.analyse_page(page, dpi=200.0, index=0)
+    assert len(glued.tables) == 1
