@@ -127,8 +127,10 @@ def _extract(store: Store, claim: Claim, settings: Settings) -> DocumentResult:
         except BlobMissing as exc:
             source = Source(name=claim.name, path="", kind="unknown", sha256=claim.sha256)
             return failed_result(source, exc.code, f"{claim.name}: {exc.message}")
-    if fired[0] and result.status == "failed" and result.error_code == INTERNAL_ERROR:
-        # The pipeline turned the soft time limit into an internal error: it is a timeout.
+    if fired[0] and result.status == "failed":
+        # The pipeline turned the soft time limit into a failure of the stage it
+        # stopped (an internal error; engine_unavailable if it stopped the OCR
+        # model loading): it is a timeout.
         return _timed_out(claim, settings, seconds=result.seconds)
     return result
 

@@ -165,20 +165,27 @@ def test_store_unavailable_for_a_while_is_retried_with_backoff(service, synth_re
 def test_soft_and_hard_time_limits_fail_the_document(service, synth_reports, tmp_path):
     from tallyscan.synth import make_report
 
-    service.set_env(TALLYSCAN_SOFT_TIME_LIMIT="1", TALLYSCAN_HARD_TIME_LIMIT="3")
+    import pymupdf
+
+    # 2 s: a born-digital report takes a fraction of that, on a slow machine too.
+    service.set_env(TALLYSCAN_SOFT_TIME_LIMIT="2", TALLYSCAN_HARD_TIME_LIMIT="5")
     slow, hung, quick = synth_reports(3, start=90, into=tmp_path / "in")
     scan = tmp_path / "in" / "scan.pdf"
-    scan.write_bytes(make_report(95, kind="scan", level="clean")[0])  # really takes > 1 s
+    merged = pymupdf.open()
+    for seed in (95, 96, 97):  # three scanned reports in one file: really takes > 2 s
+        merged.insert_pdf(pymupdf.open(stream=make_report(seed, kind="scan", level="clean")[0]))
+    scan.write_bytes(merged.tobytes())
     service.start_worker(concurrency=2, faults={sha(slow): "sleep:30", sha(hung): "hang:30"})
     batch = service.submit(str(tmp_path / "in"))
 
     counts = service.wait_finished(batch, 4, timeout=120)
-    assert counts["failed"] == 3 and counts["done"] == 1
+    errors = {p.name: service.store.document(sha(p)).error_message for p in (slow, hung, quick, scan)}
+    assert counts["failed"] == 3 and counts["done"] == 1, errors
     soft = service.store.document(sha(slow))
-    assert soft.error_code == "timeout" and "time limit of 1 s" in soft.error_message
+    assert soft.error_code == "timeout" and "time limit of 2 s" in soft.error_message
     assert "TALLYSCAN_SOFT_TIME_LIMIT" in soft.error_message and slow.name in soft.error_message
     hard = service.store.document(sha(hung))
-    assert hard.error_code == "timeout" and "hard time limit of 3 s" in hard.error_message
+    assert hard.error_code == "timeout" and "hard time limit of 5 s" in hard.error_message
     scanned = service.store.document(sha(scan))
     assert scanned.error_code == "timeout", scanned.error_message
     assert_one_correct_set_of_cells(service, quick)
