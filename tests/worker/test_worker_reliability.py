@@ -163,9 +163,9 @@ def test_store_unavailable_for_a_while_is_retried_with_backoff(service, synth_re
 
 
 def test_soft_and_hard_time_limits_fail_the_document(service, synth_reports, tmp_path):
-    from tallyscan.synth import make_report
-
     import pymupdf
+
+    from tallyscan.synth import make_report
 
     # 2 s: a born-digital report takes a fraction of that, on a slow machine too.
     service.set_env(TALLYSCAN_SOFT_TIME_LIMIT="2", TALLYSCAN_HARD_TIME_LIMIT="5")
