@@ -404,10 +404,11 @@ PHANTOM_MIN_ROWS = 3
 
 def _phantom_last_column(table: Table, k: int) -> bool:
     """Whether section 三's values sit in the ``k`` columns before the table's
-    last one: a column of blanks (or specks read as dashes) the grid added at the right (a stray rule beside
-    the table, a doubled border) would otherwise shift every value one column
-    left, the same in every row. The row sums decide: they hold, in rows with
-    numbers in them, only with the values in their own columns."""
+    last one: a column of blanks (or specks read as dashes) that the grid
+    added at the right (a stray rule beside the table, a doubled border)
+    would otherwise shift every value one column left, the same in every
+    row. The row sums decide: they hold, in rows with numbers in them, only
+    with the values in their own columns."""
     n = table.n_cols
     if n - k - 1 < 1 or any(c.text.strip() and parse_number(c.text).value != 0
                             for c in table.cells if c.col == n - 1):
@@ -440,12 +441,13 @@ def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]],
                       phantom: set[int]) -> set[int]:
     """ids of the tables whose value columns the grid does not map one to one.
 
-    Values are taken from a table's last k columns (before its last, in the
-    ``phantom`` tables: see :func:`_phantom_last_column`). A data row's value cell spanning two
-    columns, or one reaching left into the label columns, means the grid has a
-    column too many or too few somewhere (a rule lost or a stray stroke taken
-    for one), so every value of the table may sit one column off; the sums cannot
-    see a shift that is the same in every row.
+    Values are taken from a table's last k columns (those before its last in
+    the ``phantom`` tables: see :func:`_phantom_last_column`). A data row's
+    value cell spanning two columns, or one reaching left into the label
+    columns, means the grid has a column too many or too few somewhere (a
+    rule lost or a stray stroke taken for one), so every value of the table
+    may sit one column off; the sums cannot see a shift that is the same in
+    every row.
     """
     out = set()
     for row, slots in zip(rows, value_slots, strict=True):
