@@ -530,11 +530,12 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
                 for a, b in both:
                     h_sep[r, a:b] = mended = two_sided = True
                 one_sided += [(h_sep, (r, slice(a, b))) for a, b in one]
-            if two_sided:
+            if two_sided or not one_sided:
                 continue
+            slots = group == g
             for sep, where in one_sided:
                 sep[where] = True
-                if _leaves_rectangles(group == g, v_sep, h_sep):
+                if _leaves_rectangles(slots, v_sep, h_sep):
                     mended = True
                     break
                 sep[where] = False

@@ -340,10 +340,11 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     cols = templates()["三"]["2021"]["columns"]
     k = len(cols)
     rows = _rows_of(tables)
-    phantom = {id(t) for t in tables if _phantom_last_column(t, k)}
+    # Each table's first value column: its last k (before a phantom last one).
+    firsts = {id(t): t.n_cols - k - int(_phantom_last_column(t, k)) for t in tables}
     labels, value_slots = [], []
     for row in rows:
-        first_value = row.table.n_cols - k - (id(row.table) in phantom)
+        first_value = firsts[id(row.table)]
         labels.append(_label_text(row, first_value) if first_value > 0 else "")
         slots = []
         for j in range(k):
@@ -361,7 +362,7 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     pairs, _ = results[version]
     pairs = fill_by_order(pairs, len(rows), len(leaf[version]), _value_rows(value_slots, unruled))
     irregular = _irregular_tables([rows[i] for i in pairs.values()],
-                                  [value_slots[i] for i in pairs.values()], phantom)
+                                  [value_slots[i] for i in pairs.values()], firsts)
     out = []
     for j, row_path in enumerate(templates()["三"][version]["rows"]):
         i = pairs.get(j)
@@ -438,11 +439,12 @@ def _value_rows(value_slots: list[list[Cell | None]], unruled: list[bool]) -> li
 
 
 def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]],
-                      phantom: set[int]) -> set[int]:
+                      firsts: dict[int, int]) -> set[int]:
     """ids of the tables whose value columns the grid does not map one to one.
 
-    Values are taken from a table's last k columns (those before its last in
-    the ``phantom`` tables: see :func:`_phantom_last_column`). A data row's
+    Values are taken from each table's k columns from ``firsts[id(table)]``
+    on (its last k, or those before a phantom last one: see
+    :func:`_phantom_last_column`). A data row's
     value cell spanning two columns, or one reaching left into the label
     columns, means the grid has a column too many or too few somewhere (a
     rule lost or a stray stroke taken for one), so every value of the table
@@ -451,7 +453,7 @@ def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]],
     """
     out = set()
     for row, slots in zip(rows, value_slots, strict=True):
-        first_value = row.table.n_cols - len(slots) - (id(row.table) in phantom)
+        first_value = firsts[id(row.table)]
         for c in slots:
             if c is not None and (c.col_span > 1 or c.col < first_value):
                 out.add(id(row.table))
