@@ -266,6 +266,122 @@ def dashed_rules(
     return keep
 
 
+# A dotted vertical rule inks at least this share of each row it crosses,
+# from the horizontal rule above to the one below; a digit or a character's
+# stroke floats in the middle of its row, covering much less of it.
+ROW_COVER = 0.6
+
+
+def rule_to_rule_strokes(
+    ink: np.ndarray, near_h: np.ndarray, char_h: float, beside: np.ndarray, found: np.ndarray
+) -> np.ndarray:
+    """Vertical rules too broken to chain (a faint dotted rule whose gaps
+    approach a character height): thin strokes that, between one horizontal
+    rule and the next, ink at least ROW_COVER of that stretch, with no ink
+    close beside them.
+
+    ``near_h`` marks the horizontal rules (and their surroundings), ``beside``
+    the print that counts as ink beside (the page less its horizontal rules).
+    Each stretch of a pixel column between two marks of ``near_h`` counts its
+    ink within a pixel either side (a rule wobbles); a stretch 1.2 to 3
+    character heights long (a row of one or two lines) that is covered enough
+    becomes a rule piece if it
+    continues a vertical rule, ``found`` or itself accepted so, in the next
+    row above or below.
+    """
+    h, w = ink.shape
+    keep = np.zeros_like(ink)
+    on_rule = near_h > 0
+    rule_rows = np.flatnonzero(on_rule.any(axis=1))
+    if len(rule_rows) < 2:
+        return keep
+    r0, r1 = int(rule_rows[0]), int(rule_rows[-1]) + 1
+    inked = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 1))) > 0
+    # Every third column is enough to find them: ink widened a pixel either
+    # side shows a rule in three columns.
+    every = 3
+    sub_rule, sub_ink = on_rule[r0:r1, ::every], inked[r0:r1, ::every]
+    stretch = np.cumsum(sub_rule, axis=0, dtype=np.int32)  # rules crossed from the top
+    free = ~sub_rule & (stretch > 0) & (stretch < stretch[-1])  # a rule above and one below
+    sw = sub_rule.shape[1]
+    key = stretch * sw + np.arange(sw, dtype=np.int32)[None, :]
+    length = np.bincount(key[free], minlength=int(key.max()) + 1)
+    covered = np.bincount(key[free & sub_ink], minlength=length.size)
+    good = (covered >= ROW_COVER * length) & (length >= 1.2 * char_h) & (length <= 3 * char_h)
+    if not good.any():
+        return keep
+    cand = (free & good[key]).astype(np.uint8) * 255
+    boxes = []
+    for sx, sy, sbw, sbh in component_boxes(cand)[0][:, :4].tolist():
+        # Back on the full page: the columns that are covered enough.
+        y, bh = r0 + sy, sbh
+        x_lo, x_hi = max(0, sx * every - every), min(w, (sx + sbw) * every + every)
+        cover = np.count_nonzero(inked[y : y + bh, x_lo:x_hi], axis=0) >= ROW_COVER * bh
+        if cover.any():
+            cols = np.flatnonzero(cover)
+            boxes.append((x_lo + int(cols[0]), y, int(cols[-1] - cols[0]) + 1, bh))
+    thin = max(3.0, 0.35 * char_h)
+    near, far = max(2, int(0.1 * char_h)), max(4, int(0.35 * char_h))
+    end = max(2, int(0.15 * char_h))
+    wide = max(6, int(0.8 * char_h))
+    tol, step = max(2, int(0.15 * char_h)), int(1.5 * char_h)
+    pending = []
+    for x, y, bw, bh in boxes:
+        # Already a rule there (most of the stretch): nothing to add.
+        if np.count_nonzero(found[y : y + bh, x : x + bw].any(axis=1)) >= 0.5 * bh:
+            continue
+        if bw > thin or bh < 1.2 * char_h:
+            continue
+        # A rule meets a rule at one end at least; a digit's or a bracket's
+        # stroke, however tall, keeps clear of both.
+        profile = inked[y : y + bh, x : x + bw].any(axis=1)
+        if not (profile[:end].any() or profile[-end:].any()):
+            continue
+        left = beside[y : y + bh, max(0, x - far) : max(0, x - near)]
+        right = beside[y : y + bh, min(w, x + bw + near) : min(w, x + bw + far)]
+        band = left.size + right.size
+        if band == 0 or np.count_nonzero(left) + np.count_nonzero(right) > 0.1 * band:
+            continue
+        # Within a line of text (a heading between two tables, a bracket
+        # between characters) a stroke has characters on both sides; a rule
+        # has at most one cell's text near it.
+        left = beside[y : y + bh, max(0, x - wide) : max(0, x - near)]
+        right = beside[y : y + bh, min(w, x + bw + near) : min(w, x + bw + wide)]
+        if min(np.count_nonzero(left) / max(left.size, 1),
+               np.count_nonzero(right) / max(right.size, 1)) > 0.03:
+            continue
+        # Straight: the ink's middle keeps to its column down the stretch (a
+        # seal's ring, or a bracket, bends away from it).
+        band = ink[y : y + bh, max(0, x - tol) : x + bw + tol] > 0
+        rows = band.any(axis=1)
+        middles = (band * np.arange(band.shape[1])).sum(axis=1)[rows] / band.sum(axis=1)[rows]
+        if np.ptp(middles) > max(2.0, 0.12 * char_h):
+            continue
+        pending.append((x, y, bw, bh))
+    # A stretch is a rule only where it continues one, found or accepted, in
+    # the row just above or below it, across the horizontal rule between
+    # them: a bracket or a digit 1 that fills its row stands alone there.
+    rules = found.copy()
+    grown = True
+    while pending and grown:
+        grown = False
+        for piece in list(pending):
+            x, y, bw, bh = piece
+            cols = slice(max(0, x - tol), x + bw + tol)
+            if not (rules[max(0, y - step) : y, cols].any() or rules[y + bh : y + bh + step, cols].any()):
+                continue
+            # Its own ink (its dots wander a little either side), joined by a
+            # thin line down its most inked column: a band any wider would
+            # swallow the ink of a digit printed close to it.
+            cx = x + int(np.argmax(np.count_nonzero(ink[y : y + bh, x : x + bw], axis=0)))
+            np.maximum(keep[y : y + bh, cols], ink[y : y + bh, cols], out=keep[y : y + bh, cols])
+            keep[y : y + bh, cx : cx + 2] = 255
+            rules[y : y + bh, cx : cx + 2] = 255
+            pending.remove(piece)
+            grown = True
+    return keep
+
+
 FAINT_SHARE = 0.1
 GRAIN_MARGIN = 2.5
 
@@ -320,15 +436,16 @@ def ruling_masks(
     horiz = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1))
     )
-    def dashed(horizontal: bool) -> np.ndarray:
-        ink = binary if gray is None else thin_ink(gray, binary, char_h, horizontal=horizontal)
-        return dashed_rules(ink, char_h, horizontal=horizontal, beside=binary)
 
-    horiz = cv2.bitwise_or(horiz, dashed(True))
+    def ink(horizontal: bool) -> np.ndarray:
+        return binary if gray is None else thin_ink(gray, binary, char_h, horizontal=horizontal)
+
+    horiz = cv2.bitwise_or(horiz, dashed_rules(ink(True), char_h, horizontal=True, beside=binary))
+    ink_v = ink(False)
     vert = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, short))
     )
-    vert = cv2.bitwise_or(vert, dashed(False))
+    vert = cv2.bitwise_or(vert, dashed_rules(ink_v, char_h, horizontal=False, beside=binary))
     reach = max(3, int(0.4 * char_h))
     near_h = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 2 * reach + 1)))
     stats, outlines = component_boxes(vert)
@@ -368,6 +485,12 @@ def ruling_masks(
     kept = np.zeros_like(vert)
     cv2.drawContours(kept, [c for c, k_ in zip(outlines, keep, strict=True) if k_], -1, 255, -1)
     vert = cv2.bitwise_and(vert, kept)
+    if gray is not None:
+        # A dotted horizontal rule often misses the very dots where a vertical
+        # one crosses it: rules count as crossing a character height away.
+        across = cv2.dilate(horiz, cv2.getStructuringElement(
+            cv2.MORPH_RECT, (2 * int(char_h) + 1, 3)))
+        vert = cv2.bitwise_or(vert, rule_to_rule_strokes(ink_v, across, char_h, rest_mask, vert))
     return horiz, vert
 
 
@@ -789,6 +912,11 @@ def cell_crops(
         if len(lines) > 1:  # (a cell of scraps alone is blank: see scrap_blank)
             scrap = _scraps(cell, work, boxes)
             lines = [line for line in lines if not scrap[line].all()] or lines
+        # A scrap of the rule at the cell's side, beside the number on its
+        # line, would be read as a 1.
+        side = _side_scraps(cell, work, boxes)
+        lines = [line[~side[line]] if side[line].any() and not side[line].all() else line
+                 for line in lines]
     for line in lines:
         b = boxes[line]
         if max_chars is None:
@@ -957,7 +1085,33 @@ def _scraps(cell: Cell, work: ScanWork, boxes: np.ndarray) -> np.ndarray:
     near = (boxes[:, 0] <= x0 + m) | (boxes[:, 2] >= x1 - m) | (boxes[:, 1] <= y0 + m) | (boxes[:, 3] >= y1 - m)
     across = (boxes[:, 0] < x0) | (boxes[:, 2] > x1) | (boxes[:, 1] < y0) | (boxes[:, 3] > y1)
     speck = (w < SPECK_SIZE * ch) & (h < SPECK_SIZE * ch) & near
-    return speck | ((w < SCRAP_WIDTH * ch) & across)
+    return speck | ((w < SCRAP_WIDTH * ch) & across) | _side_scraps(cell, work, boxes)
+
+
+def _traces_of_print(cell: Cell, work: ScanWork) -> bool:
+    """Whether a cell with no piece of ink big enough to be text still holds
+    specks that, bridged over a quarter character height, make one: a digit
+    worn down to dots (a faint 3 on a fax), which leaves the cell unsure."""
+    ch = work.metrics.char_h
+    m = SPECK_BORDER * ch
+    x0, y0, x1, y1 = (v / work.metrics.px_to_pt for v in cell.bbox)
+    inner = work.binary[int(y0 + m) : int(y1 - m), int(x0 + m) : int(x1 - m)]
+    if inner.size == 0 or not inner.any():
+        return False
+    k = max(2, int(0.25 * ch))
+    joined = cv2.morphologyEx(inner, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    stats = cv2.connectedComponentsWithStats(joined, connectivity=8)[2][1:]
+    return bool(len(stats)) and bool((np.maximum(stats[:, 2], stats[:, 3]) >= 0.4 * ch).any())
+
+
+def _side_scraps(cell: Cell, work: ScanWork, boxes: np.ndarray) -> np.ndarray:
+    """Which of a cell's pieces are upright strokes narrower than SCRAP_WIDTH
+    touching or crossing its left or right border: what a dotted rule leaves
+    beside its mask (printed text keeps clear of the rules)."""
+    ch = work.metrics.char_h
+    x0, _, x1, _ = (v / work.metrics.px_to_pt for v in cell.bbox)
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return (w < SCRAP_WIDTH * ch) & (h > w) & ((boxes[:, 0] <= x0 + 1) | (boxes[:, 2] >= x1 - 1))
 
 
 def scrap_blank(cell: Cell, work: ScanWork) -> Reading | None:
@@ -1250,7 +1404,8 @@ def recognise_cells(
         headers: list[tuple[Cell, list[Crop]]] = []
         for c in t.cells:
             if not work.cell_blobs.get(id(c)):
-                c.reading = Reading.empty()
+                c.reading = Reading.empty(
+                    confidence=SCRAP_BLANK_CONFIDENCE if _traces_of_print(c, work) else 1.0)
                 continue
             if id(c) in parents:
                 c.reading = Reading.not_read()
