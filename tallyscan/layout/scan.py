@@ -285,18 +285,18 @@ def rule_to_rule_strokes(
     Each stretch of a pixel column between two marks of ``near_h`` counts its
     ink within a pixel either side (a rule wobbles); a stretch 1.2 to 3
     character heights long (a row of one or two lines) that is covered enough
-    becomes a rule piece if it
-    continues a vertical rule, ``found`` or itself accepted so, in the next
-    row above or below.
+    becomes a rule piece if it continues a vertical rule, ``found`` or itself
+    accepted so, in the next row above or below.
     """
-    h, w = ink.shape
+    w = ink.shape[1]
     keep = np.zeros_like(ink)
     on_rule = near_h > 0
     rule_rows = np.flatnonzero(on_rule.any(axis=1))
     if len(rule_rows) < 2:
         return keep
     r0, r1 = int(rule_rows[0]), int(rule_rows[-1]) + 1
-    inked = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 1))) > 0
+    inked = np.zeros(ink.shape, dtype=bool)  # only rows between the first and last rule matter
+    inked[r0:r1] = cv2.dilate(ink[r0:r1], cv2.getStructuringElement(cv2.MORPH_RECT, (3, 1))) > 0
     # Every third column is enough to find them: ink widened a pixel either
     # side shows a rule in three columns.
     every = 3
@@ -325,42 +325,48 @@ def rule_to_rule_strokes(
     end = max(2, int(0.15 * char_h))
     wide = max(6, int(0.8 * char_h))
     tol, step = max(2, int(0.15 * char_h)), int(1.5 * char_h)
+
+    def ink_beside(x: int, bw: int, y: int, bh: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
+        """The print left and right of a stretch, from ``near`` to ``reach`` away."""
+        return (beside[y : y + bh, max(0, x - reach) : max(0, x - near)],
+                beside[y : y + bh, min(w, x + bw + near) : min(w, x + bw + reach)])
+
     pending = []
-    for x, y, bw, bh in boxes:
+    for x, y, bw, bh in boxes:  # (each stretch is 1.2 character heights or more)
+        if bw > thin:
+            continue
         # Already a rule there (most of the stretch): nothing to add.
         if np.count_nonzero(found[y : y + bh, x : x + bw].any(axis=1)) >= 0.5 * bh:
-            continue
-        if bw > thin or bh < 1.2 * char_h:
             continue
         # A rule meets a rule at one end at least; a digit's or a bracket's
         # stroke, however tall, keeps clear of both.
         profile = inked[y : y + bh, x : x + bw].any(axis=1)
         if not (profile[:end].any() or profile[-end:].any()):
             continue
-        left = beside[y : y + bh, max(0, x - far) : max(0, x - near)]
-        right = beside[y : y + bh, min(w, x + bw + near) : min(w, x + bw + far)]
-        band = left.size + right.size
-        if band == 0 or np.count_nonzero(left) + np.count_nonzero(right) > 0.1 * band:
+        left, right = ink_beside(x, bw, y, bh, far)
+        size = left.size + right.size
+        if size == 0 or np.count_nonzero(left) + np.count_nonzero(right) > 0.1 * size:
             continue
         # Within a line of text (a heading between two tables, a bracket
         # between characters) a stroke has characters on both sides; a rule
         # has at most one cell's text near it.
-        left = beside[y : y + bh, max(0, x - wide) : max(0, x - near)]
-        right = beside[y : y + bh, min(w, x + bw + near) : min(w, x + bw + wide)]
+        left, right = ink_beside(x, bw, y, bh, wide)
         if min(np.count_nonzero(left) / max(left.size, 1),
                np.count_nonzero(right) / max(right.size, 1)) > 0.03:
             continue
         # Straight: the ink's middle keeps to its column down the stretch (a
         # seal's ring, or a bracket, bends away from it).
-        band = ink[y : y + bh, max(0, x - tol) : x + bw + tol] > 0
-        rows = band.any(axis=1)
-        middles = (band * np.arange(band.shape[1])).sum(axis=1)[rows] / band.sum(axis=1)[rows]
+        strip = ink[y : y + bh, max(0, x - tol) : x + bw + tol] > 0
+        rows = strip.any(axis=1)
+        middles = (strip * np.arange(strip.shape[1])).sum(axis=1)[rows] / strip.sum(axis=1)[rows]
         if np.ptp(middles) > max(2.0, 0.12 * char_h):
             continue
         pending.append((x, y, bw, bh))
     # A stretch is a rule only where it continues one, found or accepted, in
     # the row just above or below it, across the horizontal rule between
     # them: a bracket or a digit 1 that fills its row stands alone there.
+    if not pending:
+        return keep
     rules = found.copy()
     grown = True
     while pending and grown:
@@ -1101,7 +1107,7 @@ def _traces_of_print(cell: Cell, work: ScanWork) -> bool:
     k = max(2, int(0.25 * ch))
     joined = cv2.morphologyEx(inner, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     stats = cv2.connectedComponentsWithStats(joined, connectivity=8)[2][1:]
-    return bool(len(stats)) and bool((np.maximum(stats[:, 2], stats[:, 3]) >= 0.4 * ch).any())
+    return bool((np.maximum(stats[:, 2], stats[:, 3]) >= 0.4 * ch).any())
 
 
 def _side_scraps(cell: Cell, work: ScanWork, boxes: np.ndarray) -> np.ndarray:
