@@ -1718,7 +1718,17 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     # Values: number-like runs right of the line's words.
     values: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    lines = _line_tokens(sub, char_h)
+    row_edges = np.array(table.row_edges) / s
+
+    def rule_scrap(b: np.ndarray, num: bool) -> bool:
+        # A flat piece on a row's rule (where a corner survived the rule mask)
+        # is the rule's, not a dash: a dash sits mid-cell, clear of the rules.
+        return num and b[3] - b[1] <= 0.35 * char_h and bool(
+            (np.abs(row_edges - (b[1] + b[3]) / 2) <= 0.3 * char_h).any())
+
+    lines = [[(b, num) for b, num in line if not rule_scrap(b, num)]
+             for line in _line_tokens(sub, char_h)]
+    lines = [line for line in lines if line]
     for line in lines:
         words = [b for b, num in line if not num]
         right = max((b[2] for b in words), default=-np.inf)
@@ -1780,15 +1790,19 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     Section 四 is one short block of fifteen value columns of one width, and
     no other table of the template is that wide (三 has at most ten columns).
     So in a ruled table of at most SECTION_四_MAX_ROWS rows and more than ten
-    columns, most of them of one pitch, a column two or three pitches wide is
+    columns, most of them of one pitch, a column two to four pitches wide is
     that many columns: each of its own cells (not the headers spanning it) is
     cut at the pitch, as long as the table then has no more than fifteen
-    columns. Splits are in points, for :func:`grid.split_cells`.
+    columns. When it then has fifteen, its last row is the data row, one value
+    per column: a cell there spanning several (the rules between them lost
+    under a seal, whose remnants also hide the values' spacing from
+    :func:`text_splits`) is cut at every column edge too. Splits are in
+    points, for :func:`grid.split_cells`.
     """
     from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
 
     n_四 = len(section_四_columns())
-    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols < n_四:
+    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols <= n_四:
         return []
     edges = np.asarray(table.col_edges, dtype=float)
     widths = np.diff(edges)
@@ -1798,17 +1812,26 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     wide = {}
     for c, w in enumerate(widths):
         k = int(round(w / pitch))
-        if k in (2, 3) and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
+        if 2 <= k <= 4 and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
             wide[c] = k
-    if not wide or table.n_cols + sum(k - 1 for k in wide.values()) > n_四:
+    n_after = table.n_cols + sum(k - 1 for k in wide.values())
+    if n_after > n_四 or (not wide and n_after < n_四):
         return []
+
+    def cuts(c: int) -> list[float]:
+        k = wide.get(c, 1)
+        return [edges[c] + j * widths[c] / k for j in range(1, k)]
+
     out = []
+    whole = n_after == n_四
     for cell in table.cells:
-        k = wide.get(cell.col)
-        if k is None or cell.col_span != 1:
-            continue
         x0, y0, x1, y1 = cell.bbox
-        out += [(x0 + j * (x1 - x0) / k, y0, y1) for j in range(1, k)]
+        if cell.col_span == 1:
+            out += [(x, y0, y1) for x in cuts(cell.col)]
+        elif whole and cell.row + cell.row_span == table.n_rows and cell.col_span < table.n_cols:
+            span = range(cell.col, cell.col + cell.col_span)
+            out += [(float(x), y0, y1) for c in span for x in cuts(c)]
+            out += [(float(edges[c]), y0, y1) for c in span[1:]]
     return out
 
 

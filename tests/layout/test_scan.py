@@ -173,6 +173,24 @@ def test_text_splits_leave_unevenly_spaced_pieces_alone():
     assert scan.text_splits(t, _boxes_for(rows, ch), ch, 1.0) == ([], [])
 
 
+def test_text_splits_take_flat_scraps_on_the_rules_for_the_rules():
+    """Where a row rule's corner survives the rule mask, flat pieces sit on the
+    rule beside a column's values; lined up, they must not pose as a column of
+    dashes and cut the value column in two."""
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 60, 120, 180)]
+    v = [(x, 0, x, 180) for x in (0, 200, 500)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    rows = [(y, [(40, "w"), (62, "w"), (340 - 0.275 * ch, "d")]) for y in (20, 80, 140)]
+    boxes = _boxes_for(rows, ch)
+    scraps = np.array([[370.0, y - 5, 382.0, y - 1] for y in (60, 120, 180)])
+    assert scan.text_splits(t, np.vstack([boxes, scraps]), ch, 1.0)[0] == []
+    # The same pieces mid-row are dashes, a column of their own.
+    dashes = scraps - np.array([0.0, 30.0, 0.0, 30.0])
+    v_splits, _ = scan.text_splits(t, np.vstack([boxes, dashes]), ch, 1.0)
+    assert [round(x) for x, _, _ in v_splits] == [358]
+
+
 def cell_at_row(t, row: int) -> list[tuple[int, int]]:
     """(col, col_span) of the cells starting in ``row``."""
     return [(c.col, c.col_span) for c in t.cells if c.row == row]
@@ -870,6 +888,26 @@ def test_section_四_columns_a_seal_erased_are_cut_at_the_pitch():
     # The headings over the lost rules still span their five columns.
     spans = sorted((c.col, c.col_span) for c in out.cells if c.row in (0, 1) and c.col_span > 1)
     assert spans == [(0, 5), (5, 5), (5, 10), (10, 5)]
+
+
+def test_a_seal_over_four_columns_and_the_data_row_under_it_is_cut_to_fifteen():
+    """A seal erases three leaf rules side by side (one column four pitches
+    wide) and, in the data row, the rule left of them as well: that row's cell
+    spans five columns and is cut at every one."""
+    pitch = 40.0
+    h = [(0.0, 0.0, 600.0, 0.0), (0.0, 20.0, 600.0, 20.0), (200.0, 40.0, 600.0, 40.0),
+         (0.0, 80.0, 600.0, 80.0), (0.0, 100.0, 600.0, 100.0)]
+    v = [(x, 0.0, x, 100.0) for x in (0.0, 200.0, 600.0)] + [(400.0, 20.0, 400.0, 100.0)]
+    for i in range(1, 15):
+        if i in (5, 10, 7, 8, 9):
+            continue
+        top = 20.0 if i < 5 else 40.0
+        v.append((i * pitch, top, i * pitch, 80.0 if i == 6 else 100.0))
+    (t,) = build_tables(h, v, tolerance=2.0, min_coverage=0.5, page=0)
+    assert t.n_cols == 12 and [c.col_span for c in t.cells if c.row == t.n_rows - 1].count(2) == 1
+    out = split_cells(t, scan.pitch_splits(t), [], min_gap=10.0)
+    assert out.col_edges == [pitch * i for i in range(16)]
+    assert [c.col_span for c in out.cells if c.row == out.n_rows - 1] == [1] * 15
 
 
 @pytest.mark.parametrize("missing, n_rows", [
