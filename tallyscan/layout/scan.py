@@ -1773,10 +1773,39 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
                 y = (a[1] + a[3] + b[1] + b[3]) / 4
                 pair_splits.append((float(a[2]), float(b[0]), float(y), lo / s, hi / s))
     v_splits, h_splits = _column_splits(table, values, labels, char_h, s, cell_at)
+    v_splits += _label_value_splits(table, lines, edges, s, cell_at)
     for xa, xb, y, lo, hi in pair_splits:
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
     return v_splits, h_splits
+
+
+def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_at):
+    """Cuts for a column rule lost in one row only: a cell holding a label and,
+    past one of the table's column edges, a value (the label column's rule
+    gone under that row) is cut at the edges between them, so the value is
+    not read as part of the label and the row's values keep their columns."""
+    out = []
+    for line in lines:
+        words = [b for b, num in line if not num]
+        if not words:
+            continue
+        right = max(b[2] for b in words)
+        done: set[int] = set()
+        for b, num in line:
+            if not num or b[0] <= right:
+                continue
+            c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            if c is None or c in done or table.cells[c].col_span == 1:
+                continue
+            done.add(c)
+            cell = table.cells[c]
+            if not any(cell_at((w[0] + w[2]) / 2, (w[1] + w[3]) / 2) == c for w in words):
+                continue
+            inner = edges[cell.col + 1 : cell.col + cell.col_span]
+            _, y0, _, y1 = cell.bbox
+            out += [(float(e) * s, y0, y1) for e in inner if right < e < b[0]]
+    return out
 
 
 # A column is as wide as the table's pitch when within this share of it (or
@@ -1941,9 +1970,10 @@ def aligned_tables(
     if len(boxes) < 6:
         return []
     # Lines of specks or scraps only are not rows.
-    lines = [ln for ln in _line_tokens(boxes, char_h, word_h)
+    lines = sorted(_line_tokens(boxes, char_h, word_h),
+                   key=lambda ln: float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])))
+    lines = [ln for ln in _join_jittered_value_lines(lines, word_h)
              if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
-    lines.sort(key=lambda ln: float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])))
     info = []
     for ln in lines:
         words = [b for b, num in ln if not num]
@@ -1952,8 +1982,8 @@ def aligned_tables(
         top = min(b[1] for b, _ in ln)
         bottom = max(b[3] for b, _ in ln)
         tall = max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h
-        info.append((top, bottom, vals, words, tall))
-    value_lines = [i for i, (_, _, vals, _, _) in enumerate(info) if len(vals) >= 2]
+        info.append((top, bottom, vals, words, tall, min(b[0] for b, _ in ln), max(b[2] for b, _ in ln)))
+    value_lines = [i for i, (_, _, vals, *_) in enumerate(info) if len(vals) >= 2]
     if not value_lines:
         return []
     centres = [(info[i][0] + info[i][1]) / 2 for i in value_lines]
@@ -1968,13 +1998,45 @@ def aligned_tables(
         regions[-1].append(b)
     tables = []
     for reg in regions:
-        t = _text_table(info, reg, char_h, s, page)
+        t = _section_四_row(info, reg, char_h, s, page) or _text_table(info, reg, char_h, s, page)
         if t is not None:
             points = np.array(
                 [((v[0] + v[2]) / 2 * s, (v[1] + v[3]) / 2 * s, i) for i in reg for v in info[i][2]],
                 dtype=float).reshape(-1, 3)
             tables.append((t, points))
     return tables
+
+
+def _join_jittered_value_lines(lines: list[list[tuple[np.ndarray, bool]]], word_h: float
+                               ) -> list[list[tuple[np.ndarray, bool]]]:
+    """Consecutive lines of numbers only whose middles are closer than half a
+    character are one row of values printed with a jittered baseline (a fax
+    shifts each number, or each digit, up or down): their runs make one line,
+    and runs that overlap across them (the digits of one number) one run.
+    Two real lines of text cannot lie that close without overlapping."""
+    def middle(ln) -> float:
+        return float(np.median([(b[1] + b[3]) / 2 for b, _ in ln]))
+
+    out: list[list[tuple[np.ndarray, bool]]] = []
+    last = None  # the line before, as found (a chain of small steps is one row)
+    for ln in lines:
+        prev = out[-1] if out else None
+        joins = (prev is not None and all(n for _, n in ln) and all(n for _, n in prev)
+                 and abs(middle(ln) - middle(last)) < 0.5 * word_h)
+        last = ln
+        if joins:
+            runs = sorted([b for b, _ in prev] + [b for b, _ in ln], key=lambda b: b[0])
+            joined = [runs[0].copy()]
+            for b in runs[1:]:
+                if b[0] < joined[-1][2]:
+                    joined[-1] = np.array([min(joined[-1][0], b[0]), min(joined[-1][1], b[1]),
+                                           max(joined[-1][2], b[2]), max(joined[-1][3], b[3])])
+                else:
+                    joined.append(b.copy())
+            out[-1] = [(b, True) for b in joined]
+        else:
+            out.append(ln)
+    return out
 
 
 def _columns_by_centre(cx: np.ndarray, gap: float) -> list[list[int]]:
@@ -1986,6 +2048,68 @@ def _columns_by_centre(cx: np.ndarray, gap: float) -> list[list[int]]:
             clusters.append([])
         clusters[-1].append(int(i))
     return clusters
+
+
+def _header_rows(info, reg: list[int], char_h: float) -> list[int]:
+    """The region's lines from the first value line to the last, preceded by
+    up to four lines of words just above it, close together (column headers)."""
+    first, last = reg[0], reg[-1]
+    rows = list(range(first, last + 1))
+    k = first - 1
+    while k >= 0 and first - k <= 4:
+        top_below = info[rows[0]][0]
+        if top_below - info[k][1] > 1.5 * char_h or len(info[k][3]) + len(info[k][2]) < 2:
+            break
+        rows.insert(0, k)
+        k -= 1
+    return rows
+
+
+def _lines_table(info, rows: list[int], col_edges: list[float], char_h: float, s: float,
+                 page: int) -> Table | None:
+    """An unruled table of these lines (one row each) and column edges (pixels)."""
+    row_edges = [info[rows[0]][0] - 0.3 * char_h]
+    for a, b in zip(rows, rows[1:], strict=False):
+        row_edges.append((info[a][1] + info[b][0]) / 2)
+    row_edges.append(info[rows[-1]][1] + 0.3 * char_h)
+    row_edges = sorted(row_edges)
+    if len(row_edges) < 2 or any(b <= a for a, b in zip(row_edges, row_edges[1:], strict=False)):
+        return None
+    rpt = [float(y) * s for y in row_edges]
+    cpt = [float(x) * s for x in col_edges]
+    cells = [
+        Cell(row=r, col=c, bbox=(cpt[c], rpt[r], cpt[c + 1], rpt[r + 1]))
+        for r in range(len(rpt) - 1)
+        for c in range(len(cpt) - 1)
+    ]
+    return Table(page=page, bbox=(cpt[0], rpt[0], cpt[-1], rpt[-1]), row_edges=rpt,
+                 col_edges=cpt, cells=cells, unruled=True)
+
+
+def _section_四_row(info, reg: list[int], char_h: float, s: float, page: int) -> Table | None:
+    """Section 四 printed without rules, its data row too sparse to show its
+    columns: a short region (a header block over one line of values, as
+    section 四 is, SECTION_四_MAX_ROWS lines at most) whose last line holds
+    some values but fewer than the template's fifteen. Its headers are
+    fragments on a fax-like page and its zeros often faded away, so neither
+    can place the values; the block's width can: fifteen columns of one
+    width across the extent of its lines. Whether that placed them right is
+    for section 四's totals to say (their cells are flagged as placed by
+    alignment otherwise)."""
+    from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
+
+    n_四 = len(section_四_columns())
+    rows = _header_rows(info, reg, char_h)
+    data = info[reg[-1]][2]
+    if len(rows) > SECTION_四_MAX_ROWS or len(rows) < 2 or not 3 <= len(data) < n_四 - 2:
+        return None
+    left, right = min(info[i][5] for i in rows), max(info[i][6] for i in rows)
+    pitch = (right - left) / n_四
+    # Each column must hold a number, and each value sit within one.
+    if pitch < 1.5 * char_h or any(b[2] - b[0] > pitch for b in data):
+        return None
+    edges = [left + k * pitch for k in range(n_四 + 1)]
+    return _lines_table(info, rows, edges, char_h, s, page)
 
 
 def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Table | None:
@@ -2004,32 +2128,8 @@ def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Tab
     col_edges = [centres[0] - pitch / 2]
     col_edges += [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)]
     col_edges.append(centres[-1] + pitch / 2)
-    first, last = reg[0], reg[-1]
-    rows = list(range(first, last + 1))
-    # Column headers: lines of words just above, close together.
-    k = first - 1
-    while k >= 0 and first - k <= 4:
-        top_below = info[rows[0]][0]
-        if top_below - info[k][1] > 1.5 * char_h or len(info[k][3]) + len(info[k][2]) < 2:
-            break
-        rows.insert(0, k)
-        k -= 1
+    rows = _header_rows(info, reg, char_h)
     left = min(min((b[0] for b in info[i][2] + info[i][3]), default=np.inf) for i in rows)
     if left < col_edges[0] - char_h:
         col_edges.insert(0, left - 0.3 * char_h)
-    row_edges = [info[rows[0]][0] - 0.3 * char_h]
-    for a, b in zip(rows, rows[1:], strict=False):
-        row_edges.append((info[a][1] + info[b][0]) / 2)
-    row_edges.append(info[rows[-1]][1] + 0.3 * char_h)
-    row_edges = sorted(row_edges)
-    if len(row_edges) < 2 or any(b <= a for a, b in zip(row_edges, row_edges[1:], strict=False)):
-        return None
-    rpt = [float(y) * s for y in row_edges]
-    cpt = [float(x) * s for x in col_edges]
-    cells = [
-        Cell(row=r, col=c, bbox=(cpt[c], rpt[r], cpt[c + 1], rpt[r + 1]))
-        for r in range(len(rpt) - 1)
-        for c in range(len(cpt) - 1)
-    ]
-    return Table(page=page, bbox=(cpt[0], rpt[0], cpt[-1], rpt[-1]), row_edges=rpt,
-                 col_edges=cpt, cells=cells, unruled=True)
+    return _lines_table(info, rows, col_edges, char_h, s, page)

@@ -242,11 +242,19 @@ class _Model:
     def __init__(self, eqs: list[Equation], consts: dict[str, int], vars_: dict[str, _Var]):
         self.vars = list(vars_.values())
         self.index = {v.key: i for i, v in enumerate(self.vars)}
-        # Values bound: twice everything printed in these equations (a tight bound keeps
-        # the big-M relaxations strong: the whole document's sum made some solves slow).
-        printed = {k for e in eqs for k in e.keys if k in consts}
-        self.big = float(10 + 2 * sum(abs(consts[k]) for k in printed)
-                         + 2 * sum(max((c.value for c in v.cands), default=0) for v in self.vars))
+        # Bounds, as tight as they can be (loose big-M relaxations made solves of
+        # ~40-60 unsure cells take seconds): a value none of a cell's readings
+        # supports is at most twice the largest side, as printed and read, of
+        # the equations it is in (a lost total is at most the sum of its parts);
+        # an equation's slack at most the sum of its cells' largest values.
+        def read(k: str) -> int:
+            return abs(consts[k]) if k in consts else max(vars_[k].top or 0, 0)
+
+        side = [max(sum(read(k) for k in e.left), sum(read(k) for k in e.right)) for e in eqs]
+        free_up = {v.key: 10.0 + 2 * max((n for e, n in zip(eqs, side, strict=True) if v.key in e.keys),
+                                         default=0) for v in self.vars}
+        most = {v.key: max([free_up[v.key]] + [c.value for c in v.cands]) for v in self.vars}
+        self.big = max(most.values(), default=10.0)  # any value a cell can take
         cost: list[float] = []
         upper: list[float] = []
 
@@ -258,9 +266,9 @@ class _Model:
         # Columns, all integer: per cell a binary per candidate, then a binary "free
         # value" and that value; per equation a binary "broken" and two slacks.
         self.var_cols = [[column(-c.logp, 1) for c in v.cands] for v in self.vars]
-        self.free_cols = [(column(v.free_cost, 1), column(0.0, self.big)) for v in self.vars]
-        self.eq_cols = [(column(BREAK_COST, 1), column(0.0, self.big), column(0.0, self.big))
-                        for _ in eqs]
+        self.free_cols = [(column(v.free_cost, 1), column(0.0, free_up[v.key])) for v in self.vars]
+        eq_big = [1.0 + sum(most[k] if k in most else abs(consts[k]) for k in e.keys) for e in eqs]
+        self.eq_cols = [(column(BREAK_COST, 1), column(0.0, m), column(0.0, m)) for m in eq_big]
         self.n = len(cost)
         self.cost = np.array(cost)
         self.integrality = np.ones(self.n)
@@ -278,8 +286,8 @@ class _Model:
         for i in range(len(self.vars)):
             fb, fy = self.free_cols[i]
             row({c: 1 for c in self.var_cols[i]} | {fb: 1}, 1, 1)  # exactly one option
-            row({fy: 1, fb: -self.big}, -np.inf, 0)  # the free value is 0 unless chosen
-        for eq, (zb, sp, sm) in zip(eqs, self.eq_cols, strict=True):
+            row({fy: 1, fb: -free_up[self.vars[i].key]}, -np.inf, 0)  # 0 unless chosen
+        for eq, (zb, sp, sm), m in zip(eqs, self.eq_cols, eq_big, strict=True):
             r = np.zeros(self.n)
             rhs = 0.0
             for sign, keys in ((1, eq.left), (-1, eq.right)):
@@ -293,7 +301,7 @@ class _Model:
             lo.append(rhs)
             hi.append(rhs)
             for slack in (sp, sm):  # slack only where the equation is let break
-                row({slack: 1, zb: -self.big}, -np.inf, 0)
+                row({slack: 1, zb: -m}, -np.inf, 0)
         self.rows, self.lo, self.hi = rows, lo, hi
 
     def value_row(self, i: int) -> np.ndarray:

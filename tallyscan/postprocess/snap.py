@@ -144,8 +144,10 @@ def section_四_columns() -> list[str]:
 
 def is_section_四_by_shape(table: Table) -> bool:
     """A short table with a row of (nearly) section 四's fifteen printed
-    numbers is 四, whatever its headers read as. Judged on the value cells'
-    readings alone, so the OCR stage can leave such a table's headers unread."""
+    numbers is 四, whatever its headers read as; so is one of exactly fifteen
+    columns (no other table of the template is that wide) whose last row
+    holds at least three. Judged on the value cells' readings alone, so the
+    OCR stage can leave such a table's headers unread."""
     if table.n_rows > SECTION_四_MAX_ROWS:
         return False
     n_四 = len(section_四_columns())
@@ -153,6 +155,8 @@ def is_section_四_by_shape(table: Table) -> bool:
     for c in table.cells:
         if c.col_span == 1 and c.text and is_numberish(c.text):
             per_row[c.row] = per_row.get(c.row, 0) + 1
+    if table.n_cols == n_四 and per_row.get(table.n_rows - 1, 0) >= 3:
+        return True
     return max(per_row.values(), default=0) >= n_四 - 2
 
 
@@ -479,6 +483,11 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     best = -1
     irregular = False
     for row in _rows_of(tables):
+        if row.table.unruled and row.row != row.table.n_rows - 1:
+            # A table found from text alignment ends at its last line of
+            # values: the lines above are headers, whose fragments on a faded
+            # page read as numbers too.
+            continue
         singles = [c for c in row.cells if c.col_span == 1]
         by_column = row.table.n_cols == len(cols)
         spanned = False
@@ -548,9 +557,11 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     header: list[Cell] | None = None
     for row in rows:
         texts = [c for c in row.cells if c.text]
-        # A block heading spans the table; a stray line piece may split it in two.
-        # (Its item read alone may end in a speck read as a digit: 第（六)1.)
-        if len(row.cells) <= 2:
+        # A block heading spans the table; a stray line piece may split it in
+        # two, and where the rules under it are lost it spans only part of the
+        # row, beside empty cells. (Its item read alone may end in a speck read
+        # as a digit: 第（六)1.)
+        if len(row.cells) <= 2 or len(texts) == 1:
             text = "".join(c.text for c in row.cells)
             b = _block_of(text)
             if b:

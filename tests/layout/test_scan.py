@@ -971,3 +971,46 @@ def test_a_grey_seals_ring_does_not_join_the_tables_it_is_stamped_over(monkeypat
     monkeypatch.setattr(scan, "seal_rings", lambda binary, dpi: [])
     glued = scan.analyse_page(page, dpi=200.0, index=0)
     assert len(glued.tables) == 1
+
+
+def test_a_label_and_its_first_value_in_one_cell_are_cut_at_the_tables_column_edge():
+    """The label column's rule is lost under one row only: that row's label
+    cell holds its first value too, and is cut where the table has the edge
+    in every other row."""
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 40, 80, 120)]
+    v = [(x, 0, x, 120) for x in (0, 300, 400, 500)] + [(200, 0, 200, 40), (200, 80, 200, 120)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert [(c.col, c.col_span) for c in t.cells if c.row == 1][0] == (0, 2)
+    below = (90, [(40, "w"), (62, "w"), (245, "d"), (345, "d"), (445, "d")])
+    rows = [(50, [(40, "w"), (62, "w"), (245, "d"), (345, "d"), (445, "d")]), below]
+    v_splits, _ = scan.text_splits(t, _boxes_for(rows, ch), ch, 1.0)
+    assert v_splits == [(200.0, 40.0, 80.0)]
+    # a label alone in a spanning cell (a block heading) is left whole
+    rows = [(50, [(40, "w"), (62, "w"), (84, "w"), (345, "d"), (445, "d")]), below]
+    assert scan.text_splits(t, _boxes_for(rows, ch), ch, 1.0)[0] == []
+
+
+def test_a_ruleless_section_4_with_a_sparse_jittered_data_row_gets_fifteen_columns():
+    """A fax of section 四: header lines of words over one line of values whose
+    numbers the fax shifted up and down (the line falls apart into three) and
+    whose zeros faded away. The block's width gives its fifteen columns."""
+    ch = 20.0
+    pitch = 60.0
+    left = 100.0
+    centres = [left + pitch * (k + 0.5) for k in range(15)]
+    boxes = []
+    for y in (100.0, 130.0):  # two header lines: a two-character word per column
+        for xc in centres:
+            boxes += [[xc - ch, y, xc, y + ch], [xc, y, xc + ch, y + ch]]
+    printed = {0: 0.0, 3: 9.0, 4: -9.0, 5: 9.0, 7: 0.0, 9: -9.0, 12: 9.0, 14: -9.0}
+    for k, dy in printed.items():  # one digit each, 0.8 ch tall, baseline jittered
+        boxes.append([centres[k] - 5.5, 170.0 + dy, centres[k] + 5.5, 186.0 + dy])
+    found = scan.aligned_tables(np.array(boxes), ch, 1.0, page=0)
+    assert len(found) == 1
+    table, _ = found[0]
+    assert table.n_cols == 15 and table.n_rows == 3 and table.unruled
+    edges = table.col_edges
+    for k in printed:
+        assert edges[k] < centres[k] < edges[k + 1]
+    assert table.row_edges[-2] < 170.0 - 9.0 and table.row_edges[-1] > 186.0 + 9.0

@@ -437,3 +437,18 @@ def test_an_unsure_reading_is_not_vouched_for_by_a_sum_two_errors_cancel_in():
     assert got[other].status == "inconsistent" and got[total].status == "inconsistent"
     assert got[unsure].value == int(true)
     assert got[unsure].status == "low_confidence" and "in doubt" in got[unsure].reason
+
+
+def test_a_lost_total_far_above_every_part_is_still_inferred():
+    """A cell that no reading supports may take any value its equations need,
+    up to twice the largest side of an equation as read: a lost total is the
+    sum of its parts, however many."""
+    from tallyscan.postprocess.repair import Equation, _Model, _Var
+
+    parts = [f"p{i}" for i in range(6)]
+    eq = Equation(id="row", name="行合计", where="row", left=("total",), right=tuple(parts))
+    consts = {p: 100 for p in parts}
+    total = _Var("total", [], 1.0, None)
+    model = _Model([eq], consts, {"total": total})
+    cost, x = model.solve(5.0)
+    assert model.values(x)["total"] == (600, "free") and model.broken(x) == []

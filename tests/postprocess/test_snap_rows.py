@@ -429,3 +429,30 @@ def test_section_3_a_last_column_with_numbers_or_without_sums_to_back_it_is_kept
     # The dropped column leaves the grid's columns one to one with the template's.
     out, _ = snap.snap_section_三([_section_3_values([r + [""] for r in rows])], prior="2021")
     assert {c.placement for c in out} == {"ruled"}
+
+
+def test_section_2_a_heading_beside_empty_cells_still_names_its_block():
+    """Where the rules under a heading are lost it spans only part of the row,
+    beside empty cells: it is still the block's heading, not a data row."""
+    rows = [["第（五)项", "", "", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政许可", "5", "-3", "17"]]
+    t = _row_table(rows)
+    t.cells = [c for c in t.cells if not (c.row == 0 and c.col == 1)]
+    t.cells[0].col_span = 2
+    out, _ = snap.snap_section_二([t], prior="2019")
+    got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+    assert got == {"上一年项目数量": (5, "ok"), "本年增/减": (-3, "ok"), "处理决定数量": (17, "ok")}
+
+
+def test_a_short_table_of_fifteen_columns_is_section_4_by_its_sparse_data_row():
+    """A ruleless section 四 placed on fifteen columns (layout: its block's
+    width) shows only its printed numbers; its faded zeros are blank."""
+    headers = ["4", "1", "", "10", "", "", "", "", "", "", "", "", "", "", ""]  # header scraps read as digits
+    data = ["6", "", "", "7", "13", "7", "", "2", "", "9", "", "", "10", "", "10"]
+    t = _row_table([headers, data])
+    t.unruled = True
+    assert snap.classify_table(t) == "四"
+    # the data row is the aligned table's last line, whatever the header scraps read as
+    assert [c.value for c in snap.snap_section_四([t])] == [int(v or 0) for v in data]
+    # a table of section 三's width is not taken for 四 by this
+    assert snap.classify_table(_row_table([headers[:8], data[:8]])) != "四"
