@@ -1809,7 +1809,7 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_a
 
 
 # A column is as wide as the table's pitch when within this share of it (or
-# of two or three pitches, for columns whose rule between them was lost).
+# of two to four pitches, for columns whose rules between them were lost).
 PITCH_TOLERANCE = 0.1
 
 
