@@ -1822,16 +1822,18 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     columns, most of them of one pitch, a column two to four pitches wide is
     that many columns: each of its own cells (not the headers spanning it) is
     cut at the pitch, as long as the table then has no more than fifteen
-    columns. When it then has fifteen, its last row is the data row, one value
+    columns. When that makes fifteen, its last row is the data row, one value
     per column: a cell there spanning several (the rules between them lost
-    under a seal, whose remnants also hide the values' spacing from
-    :func:`text_splits`) is cut at every column edge too. Splits are in
-    points, for :func:`grid.split_cells`.
+    under the same seal, whose remnants also hide the values' spacing from
+    :func:`text_splits`) is cut at every column edge too. (A grid of fifteen
+    columns as found is left as it is: a data cell spanning two there is one
+    the snapper leaves for the totals to infer.) Splits are in points, for
+    :func:`grid.split_cells`.
     """
     from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
 
     n_四 = len(section_四_columns())
-    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols <= n_四:
+    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols < n_四:
         return []
     edges = np.asarray(table.col_edges, dtype=float)
     widths = np.diff(edges)
@@ -1844,7 +1846,7 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
         if 2 <= k <= 4 and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
             wide[c] = k
     n_after = table.n_cols + sum(k - 1 for k in wide.values())
-    if n_after > n_四 or (not wide and n_after < n_四):
+    if not wide or n_after > n_四:
         return []
 
     def cuts(c: int) -> list[float]:
