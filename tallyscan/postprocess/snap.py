@@ -517,8 +517,37 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
                 # that contradicts itself: what is placed is not vouched for by
                 # the grid (nor taken as evidence of how the report prints zeros).
                 irregular = spanned or 0 < len(placed) < len(cols)
+    if not placed:
+        blank = _blank_data_row(tables, len(cols))
+        if blank is not None:
+            # Where nothing is printed, which column is which does not matter:
+            # every cell is blank. The grid still did not show the columns, so
+            # the cells are not vouched for by it.
+            table, placed, irregular = blank[0], dict(enumerate(blank[1])), True
+            page = table.page
     return [make_cell("四", "", col, placed.get(i), page, "any", table=table, irregular=irregular)
             for i, col in enumerate(cols)]
+
+
+def _blank_data_row(tables: list[Table], n: int) -> tuple[Table, list[Cell]] | None:
+    """Section 四's data row when its grid lost columns but the row holds no
+    print at all (a report that leaves zeros blank, or whose dashes faded): the
+    last row of a table of header rows over it, with no digit read in any
+    cell, as ``n`` blank cells of equal width across it."""
+    for t in tables:
+        if t.n_rows < 2:
+            continue
+        last = [c for c in t.cells if c.row + c.row_span == t.n_rows]
+        # (A seal over the row may leave a scrap read as a character: no digit is no print.)
+        if not last or any(c.row != t.n_rows - 1 or c.reading.unread or re.search(r"\d", c.text)
+                           for c in last):
+            continue
+        x0, y0, x1, y1 = t.col_edges[0], t.row_edges[-2], t.col_edges[-1], t.row_edges[-1]
+        w = (x1 - x0) / n
+        return t, [Cell(row=t.n_rows - 1, col=i, bbox=(x0 + i * w, y0, x0 + (i + 1) * w, y1),
+                        reading=Reading.empty(0.5 if any(c.text for c in last) else 1.0))
+                   for i in range(n)]
+    return None
 
 
 _BLOCK = re.compile(r"第?二十条第?[(（]?([一二三四五六七八九十]{1,2})[)）]?")

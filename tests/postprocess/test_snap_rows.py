@@ -456,3 +456,18 @@ def test_a_short_table_of_fifteen_columns_is_section_4_by_its_sparse_data_row():
     assert [c.value for c in snap.snap_section_四([t])] == [int(v or 0) for v in data]
     # a table of section 三's width is not taken for 四 by this
     assert snap.classify_table(_row_table([headers[:8], data[:8]])) != "四"
+
+
+def test_section_4_with_a_blank_data_row_under_a_broken_grid_is_fifteen_flagged_zeros():
+    """The grid lost some of 四's columns, but its data row holds no print at
+    all (the report leaves zeros blank, or its dashes faded; a seal's scrap
+    may read as a character): every value is 0 whichever column is which,
+    and since the grid did not show the columns, none is vouched for."""
+    headers = ["行政复议", "", "", "", "", "行政诉讼", "", "", "", "", ""]
+    t = _row_table([headers, [""] * 6 + ["必"] + [""] * 4])
+    out = snap.snap_section_四([t])
+    assert [c.value for c in out] == [0] * 15
+    assert all(c.placement == "irregular" for c in out)
+    # a digit anywhere in the row is print the grid could not place: nothing is guessed
+    t = _row_table([headers, [""] * 6 + ["1"] + [""] * 4])
+    assert all(c.status == "missing" for c in snap.snap_section_四([t]))
