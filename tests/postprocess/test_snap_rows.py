@@ -468,6 +468,9 @@ def test_section_4_with_a_blank_data_row_under_a_broken_grid_is_fifteen_flagged_
     out = snap.snap_section_四([t])
     assert [c.value for c in out] == [0] * 15
     assert all(c.placement == "irregular" for c in out)
-    # a digit anywhere in the row is print the grid could not place: nothing is guessed
+    # a digit anywhere in the row is print the grid could not place, and a row
+    # of words is the headers (the data row lost): nothing is guessed
     t = _row_table([headers, [""] * 6 + ["1"] + [""] * 4])
+    assert all(c.status == "missing" for c in snap.snap_section_四([t]))
+    t = _row_table([headers, ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"] + [""] * 6])
     assert all(c.status == "missing" for c in snap.snap_section_四([t]))
