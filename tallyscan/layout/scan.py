@@ -14,6 +14,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -1972,30 +1973,32 @@ def aligned_tables(
     if len(boxes) < 6:
         return []
     # Lines of specks or scraps only are not rows.
-    lines = sorted(_line_tokens(boxes, char_h, word_h),
-                   key=lambda ln: float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])))
-    lines = [ln for ln in _join_jittered_value_lines(lines, word_h)
+    lines = _line_tokens(boxes, char_h, word_h)
+    middles = [float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])) for ln in lines]
+    order = np.argsort(middles, kind="stable")
+    lines = [ln for ln in _join_jittered_value_lines([lines[i] for i in order],
+                                                     [middles[i] for i in order], word_h)
              if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
     info = []
     for ln in lines:
         words = [b for b, num in ln if not num]
         right = max((b[2] for b in words), default=-np.inf)
-        vals = [b for b, num in ln if num and b[0] > right]
-        top = min(b[1] for b, _ in ln)
-        bottom = max(b[3] for b, _ in ln)
-        tall = max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h
-        info.append((top, bottom, vals, words, tall, min(b[0] for b, _ in ln), max(b[2] for b, _ in ln)))
-    value_lines = [i for i, (_, _, vals, *_) in enumerate(info) if len(vals) >= 2]
+        info.append(_AlignedLine(
+            top=min(b[1] for b, _ in ln), bottom=max(b[3] for b, _ in ln),
+            values=[b for b, num in ln if num and b[0] > right], words=words,
+            tall=max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h,
+            left=min(b[0] for b, _ in ln), right=max(b[2] for b, _ in ln)))
+    value_lines = [i for i, line in enumerate(info) if len(line.values) >= 2]
     if not value_lines:
         return []
-    centres = [(info[i][0] + info[i][1]) / 2 for i in value_lines]
+    centres = [(info[i].top + info[i].bottom) / 2 for i in value_lines]
     pitch = float(np.median(np.diff(centres))) if len(centres) > 1 else 2.0 * char_h
     pitch = max(pitch, 1.2 * char_h)
     regions: list[list[int]] = [[value_lines[0]]]
     for a, b in zip(value_lines, value_lines[1:], strict=False):
-        gap = (info[b][0] + info[b][1]) / 2 - (info[a][0] + info[a][1]) / 2
+        gap = (info[b].top + info[b].bottom) / 2 - (info[a].top + info[a].bottom) / 2
         # Apart when far apart, or with a heading (larger type) between them.
-        if gap > 4 * pitch or any(info[k][4] for k in range(a + 1, b)):
+        if gap > 4 * pitch or any(info[k].tall for k in range(a + 1, b)):
             regions.append([])
         regions[-1].append(b)
     tables = []
@@ -2003,30 +2006,39 @@ def aligned_tables(
         t = _section_四_row(info, reg, char_h, s, page) or _text_table(info, reg, char_h, s, page)
         if t is not None:
             points = np.array(
-                [((v[0] + v[2]) / 2 * s, (v[1] + v[3]) / 2 * s, i) for i in reg for v in info[i][2]],
+                [((v[0] + v[2]) / 2 * s, (v[1] + v[3]) / 2 * s, i) for i in reg for v in info[i].values],
                 dtype=float).reshape(-1, 3)
             tables.append((t, points))
     return tables
 
 
-def _join_jittered_value_lines(lines: list[list[tuple[np.ndarray, bool]]], word_h: float
-                               ) -> list[list[tuple[np.ndarray, bool]]]:
-    """Consecutive lines of numbers only whose middles are closer than half a
-    character are one row of values printed with a jittered baseline (a fax
-    shifts each number, or each digit, up or down): their runs make one line,
-    and runs that overlap across them (the digits of one number) one run.
-    Two real lines of text cannot lie that close without overlapping."""
-    def middle(ln) -> float:
-        return float(np.median([(b[1] + b[3]) / 2 for b, _ in ln]))
+class _AlignedLine(NamedTuple):
+    """A text line of :func:`aligned_tables`, in pixels: its extent, its values
+    (number-like runs right of its words), its words, and whether it holds
+    type larger than the page's (a heading)."""
 
+    top: float
+    bottom: float
+    values: list[np.ndarray]
+    words: list[np.ndarray]
+    tall: bool
+    left: float
+    right: float
+
+
+def _join_jittered_value_lines(lines: list[list[tuple[np.ndarray, bool]]], middles: list[float],
+                               word_h: float) -> list[list[tuple[np.ndarray, bool]]]:
+    """Consecutive lines (top to bottom, with their ``middles``) of numbers
+    only whose middles are closer than half a character are one row of values
+    printed with a jittered baseline (a fax shifts each number, or each digit,
+    up or down): their runs make one line, and runs that overlap across them
+    (the digits of one number) one run. Two real lines of text cannot lie that
+    close without overlapping. A chain of small steps is one row."""
     out: list[list[tuple[np.ndarray, bool]]] = []
-    last = None  # the line before, as found (a chain of small steps is one row)
-    for ln in lines:
+    for k, ln in enumerate(lines):
         prev = out[-1] if out else None
-        joins = (prev is not None and all(n for _, n in ln) and all(n for _, n in prev)
-                 and abs(middle(ln) - middle(last)) < 0.5 * word_h)
-        last = ln
-        if joins:
+        if (prev is not None and all(n for _, n in ln) and all(n for _, n in prev)
+                and middles[k] - middles[k - 1] < 0.5 * word_h):
             runs = sorted([b for b, _ in prev] + [b for b, _ in ln], key=lambda b: b[0])
             joined = [runs[0].copy()]
             for b in runs[1:]:
@@ -2059,8 +2071,8 @@ def _header_rows(info, reg: list[int], char_h: float) -> list[int]:
     rows = list(range(first, last + 1))
     k = first - 1
     while k >= 0 and first - k <= 4:
-        top_below = info[rows[0]][0]
-        if top_below - info[k][1] > 1.5 * char_h or len(info[k][3]) + len(info[k][2]) < 2:
+        top_below = info[rows[0]].top
+        if top_below - info[k].bottom > 1.5 * char_h or len(info[k].words) + len(info[k].values) < 2:
             break
         rows.insert(0, k)
         k -= 1
@@ -2070,10 +2082,10 @@ def _header_rows(info, reg: list[int], char_h: float) -> list[int]:
 def _lines_table(info, rows: list[int], col_edges: list[float], char_h: float, s: float,
                  page: int) -> Table | None:
     """An unruled table of these lines (one row each) and column edges (pixels)."""
-    row_edges = [info[rows[0]][0] - 0.3 * char_h]
+    row_edges = [info[rows[0]].top - 0.3 * char_h]
     for a, b in zip(rows, rows[1:], strict=False):
-        row_edges.append((info[a][1] + info[b][0]) / 2)
-    row_edges.append(info[rows[-1]][1] + 0.3 * char_h)
+        row_edges.append((info[a].bottom + info[b].top) / 2)
+    row_edges.append(info[rows[-1]].bottom + 0.3 * char_h)
     row_edges = sorted(row_edges)
     if len(row_edges) < 2 or any(b <= a for a, b in zip(row_edges, row_edges[1:], strict=False)):
         return None
@@ -2102,10 +2114,10 @@ def _section_四_row(info, reg: list[int], char_h: float, s: float, page: int) -
 
     n_四 = len(section_四_columns())
     rows = _header_rows(info, reg, char_h)
-    data = info[reg[-1]][2]
+    data = info[reg[-1]].values
     if len(rows) > SECTION_四_MAX_ROWS or len(rows) < 2 or not 3 <= len(data) < n_四 - 2:
         return None
-    left, right = min(info[i][5] for i in rows), max(info[i][6] for i in rows)
+    left, right = min(info[i].left for i in rows), max(info[i].right for i in rows)
     pitch = (right - left) / n_四
     # Each column must hold a number, and each value sit within one.
     if pitch < 1.5 * char_h or any(b[2] - b[0] > pitch for b in data):
@@ -2115,7 +2127,7 @@ def _section_四_row(info, reg: list[int], char_h: float, s: float, page: int) -
 
 
 def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Table | None:
-    vals = np.array([v for i in reg for v in info[i][2]])
+    vals = np.array([v for i in reg for v in info[i].values])
     # Several lines of values, or one long row of them (section 四's data row).
     if len(vals) < 3 or (len(reg) < 2 and len(vals) < 8):
         return None
@@ -2131,7 +2143,7 @@ def _text_table(info, reg: list[int], char_h: float, s: float, page: int) -> Tab
     col_edges += [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)]
     col_edges.append(centres[-1] + pitch / 2)
     rows = _header_rows(info, reg, char_h)
-    left = min(min((b[0] for b in info[i][2] + info[i][3]), default=np.inf) for i in rows)
+    left = min(min((b[0] for b in info[i].values + info[i].words), default=np.inf) for i in rows)
     if left < col_edges[0] - char_h:
         col_edges.insert(0, left - 0.3 * char_h)
     return _lines_table(info, rows, col_edges, char_h, s, page)

@@ -523,17 +523,17 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
             # Where nothing is printed, which column is which does not matter:
             # every cell is blank. The grid still did not show the columns, so
             # the cells are not vouched for by it.
-            table, placed, irregular = blank[0], dict(enumerate(blank[1])), True
-            page = table.page
+            table, placed = blank
+            page, irregular = table.page, True
     return [make_cell("四", "", col, placed.get(i), page, "any", table=table, irregular=irregular)
             for i, col in enumerate(cols)]
 
 
-def _blank_data_row(tables: list[Table], n: int) -> tuple[Table, list[Cell]] | None:
+def _blank_data_row(tables: list[Table], n: int) -> tuple[Table, dict[int, Cell]] | None:
     """Section 四's data row when its grid lost columns but the row holds no
     print at all (a report that leaves zeros blank, or whose dashes faded): the
     last row of a table of header rows over it, blank but for a scrap or two
-    (no digit, no word), as ``n`` blank cells of equal width across it."""
+    (no digit, no word), as ``n`` blank cells of equal width across it, by column."""
     for t in tables:
         if t.n_rows < 2:
             continue
@@ -546,9 +546,9 @@ def _blank_data_row(tables: list[Table], n: int) -> tuple[Table, list[Cell]] | N
             continue
         x0, y0, x1, y1 = t.col_edges[0], t.row_edges[-2], t.col_edges[-1], t.row_edges[-1]
         w = (x1 - x0) / n
-        return t, [Cell(row=t.n_rows - 1, col=i, bbox=(x0 + i * w, y0, x0 + (i + 1) * w, y1),
-                        reading=Reading.empty(0.5 if any(c.text for c in last) else 1.0))
-                   for i in range(n)]
+        sure = 0.5 if any(texts) else 1.0
+        return t, {i: Cell(row=t.n_rows - 1, col=i, bbox=(x0 + i * w, y0, x0 + (i + 1) * w, y1),
+                           reading=Reading.empty(sure)) for i in range(n)}
     return None
 
 
