@@ -101,6 +101,21 @@ def component_boxes(mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return boxes, outer
 
 
+def label_pieces(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label image and stats (``cv2.CC_STAT_*`` columns) of a mask's 8-connected pieces.
+
+    16-bit labels, which OpenCV fills about twice as fast as 32-bit ones on a
+    page; a mask of more pieces than they can count (OpenCV refuses the
+    overflow) is labelled again with 32-bit labels.
+    """
+    try:
+        _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+            mask, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
+    except cv2.error:
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    return labels, stats
+
+
 def measure_char_height(stats: np.ndarray, dpi: float) -> float:
     """Median height of blobs that look like characters (not specks, not
     lines), given the page's ink pieces (:func:`component_boxes`)."""
@@ -464,7 +479,7 @@ def ruling_masks(
     k = max(2, int(0.15 * char_h))
     h_full = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * k + 1)))
     rest_mask = cv2.bitwise_and(binary, cv2.bitwise_not(h_full))
-    _, rest, rest_stats, _ = cv2.connectedComponentsWithStats(rest_mask, connectivity=8)
+    rest, rest_stats = label_pieces(rest_mask)
     # Each piece of ``rest``: its width, and its ink per row of height (a
     # stroke's thickness, slanted or not; a character adds its crossing
     # strokes). Label 0 is what lies on a horizontal rule.

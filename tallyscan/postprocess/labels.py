@@ -20,16 +20,25 @@ def norm_label(text: str) -> str:
 
 
 def lcs(a: str, b: str) -> int:
-    """Length of the longest common subsequence (labels are short: O(len²) is fine)."""
+    """Length of the longest common subsequence, bit-parallel (Hyyrö 2004).
+
+    One big-int step per character of ``b`` instead of a row of the O(len²)
+    table: the snapper compares every label with every official name, so
+    this runs tens of thousands of times per document.
+    """
     if not a or not b:
         return 0
-    prev = [0] * (len(b) + 1)
-    for ca in a:
-        cur = [0]
-        for j, cb in enumerate(b):
-            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
+    positions: dict[str, int] = {}  # character -> bit mask of where it is in a
+    bit = 1
+    for ch in a:
+        positions[ch] = positions.get(ch, 0) | bit
+        bit <<= 1
+    mask = bit - 1
+    v = mask  # zero bits: positions of a matched so far
+    for ch in b:
+        u = v & positions.get(ch, 0)
+        v = ((v + u) | (v - u)) & mask
+    return len(a) - v.bit_count()
 
 
 @lru_cache(maxsize=65536)

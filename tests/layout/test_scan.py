@@ -1014,3 +1014,19 @@ def test_a_ruleless_section_4_with_a_sparse_jittered_data_row_gets_fifteen_colum
     for k in printed:
         assert edges[k] < centres[k] < edges[k + 1]
     assert table.row_edges[-2] < 170.0 - 9.0 and table.row_edges[-1] > 186.0 + 9.0
+
+
+def test_label_pieces_counts_past_sixteen_bits():
+    """A mask of more pieces than 16-bit labels hold (a speckled fax) is
+    labelled all the same, as OpenCV's 32-bit labelling would."""
+    many = np.zeros((800, 800), np.uint8)
+    many[::3, ::3] = 255  # 71,289 separate specks
+    few = np.zeros((60, 80), np.uint8)
+    few[10:20, 5:30] = 255
+    few[30:50, 40:42] = 255
+    for mask in (many, few):
+        labels, stats = scan.label_pieces(mask)
+        n, want_labels, want_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        assert len(stats) == n
+        assert np.array_equal(stats, want_stats)
+        assert np.array_equal(labels.astype(np.int64), want_labels.astype(np.int64))
