@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -74,7 +75,9 @@ def binarise(gray: np.ndarray, dpi: float) -> np.ndarray:
     )
     # Also require global darkness: paper texture under a local window must not count.
     otsu_t, _ = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    dark = (blur < min(otsu_t + 25, 235)).astype(np.uint8) * 255
+    # blur < cut, as OpenCV's threshold (levels are whole numbers: < cut is <= ceil(cut) - 1).
+    cut = min(otsu_t + 25, 235)
+    _, dark = cv2.threshold(blur, math.ceil(cut) - 1, 255, cv2.THRESH_BINARY_INV)
     return cv2.bitwise_and(local, dark)
 
 
@@ -243,14 +246,16 @@ def dashed_rules(
         own = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.drawContours(own, [outlines[i]], -1, 255, -1, offset=(-x0, -y0))
         axis = 0 if horizontal else 1
-        thick = np.count_nonzero(own, axis=axis)
         inner = cv2.dilate(own, kernel(across(2 * near + 1)))
         outer = cv2.dilate(own, kernel(across(2 * far + 1)))
         band = cv2.bitwise_and(outer, cv2.bitwise_not(inner))
-        ink_along = np.count_nonzero(cv2.bitwise_and(beside[y0:y1, x0:x1], band), axis=axis)
-        band_along = np.count_nonzero(band, axis=axis)
-        if ink_along.sum() > 0.1 * band_along.sum():
+        ink_band = cv2.bitwise_and(beside[y0:y1, x0:x1], band)
+        # (Whole counts first: most chains, runs of text, fail here.)
+        if cv2.countNonZero(ink_band) > 0.1 * cv2.countNonZero(band):
             continue
+        thick = np.count_nonzero(own, axis=axis)
+        ink_along = np.count_nonzero(ink_band, axis=axis)
+        band_along = np.count_nonzero(band, axis=axis)
         # Where the chain is thick, or crowded by ink over a character's
         # width, it has run on into characters (a heading set tight under a
         # table): that stretch is cut off, the rest kept.
@@ -408,7 +413,8 @@ FAINT_SHARE = 0.1
 GRAIN_MARGIN = 2.5
 
 
-def thin_ink(gray: np.ndarray, binary: np.ndarray, char_h: float, *, horizontal: bool) -> np.ndarray:
+def thin_ink(gray: np.ndarray, binary: np.ndarray, char_h: float, *, horizontal: bool,
+             contrast: float | None = None) -> np.ndarray:
     """Ink, plus strokes thinner than half a character height across the
     given direction that are darker than their surroundings by a tenth of the
     page's print contrast, and by GRAIN_MARGIN times the paper's own grain.
@@ -427,9 +433,16 @@ def thin_ink(gray: np.ndarray, binary: np.ndarray, char_h: float, *, horizontal:
     # Above a tenth of the print contrast (paper: the median level; print:
     # the 1st percentile), and above the paper's grain, which a rough sheet or
     # a noisy sensor lifts (its upper quartile, scaled).
-    contrast = _level(gray, 0.5) - _level(gray, 0.01)
+    if contrast is None:
+        contrast = print_contrast(gray)
     cut = max(6.0, FAINT_SHARE * contrast, GRAIN_MARGIN * _level(darker, 0.75))
-    return cv2.bitwise_or(binary, (darker > cut).astype(np.uint8) * 255)
+    _, faint = cv2.threshold(darker, cut, 255, cv2.THRESH_BINARY)  # darker > cut
+    return cv2.bitwise_or(binary, faint)
+
+
+def print_contrast(gray: np.ndarray) -> float:
+    """Paper level (the median) less print level (the 1st percentile)."""
+    return _level(gray, 0.5) - _level(gray, 0.01)
 
 
 def _level(img: np.ndarray, share: float) -> float:
@@ -459,8 +472,11 @@ def ruling_masks(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1))
     )
 
+    contrast = None if gray is None else print_contrast(gray)
+
     def ink(horizontal: bool) -> np.ndarray:
-        return binary if gray is None else thin_ink(gray, binary, char_h, horizontal=horizontal)
+        return binary if gray is None else thin_ink(gray, binary, char_h, horizontal=horizontal,
+                                                    contrast=contrast)
 
     horiz = cv2.bitwise_or(horiz, dashed_rules(ink(True), char_h, horizontal=True, beside=binary))
     ink_v = ink(False)
