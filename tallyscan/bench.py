@@ -164,9 +164,15 @@ def _start_up(settings) -> OcrEngine:
 def machine_yardstick(engine: OcrEngine, calls: int = 40) -> float:
     """Milliseconds the recogniser takes for one 48×320 line crop on this
     machine: the same code runs 1.5× slower on some machines than on others,
-    so s/page figures from different machines compare only through this."""
+    so s/page figures from different machines compare only through this.
+    Always the wheel's float model (not the int8-output copy the pipeline
+    may run), so the figure compares with earlier sessions'."""
     import numpy as np
 
+    if getattr(engine, "int8_output", False):
+        from tallyscan.ocr.rapid import RapidRecognizer
+
+        engine = RapidRecognizer(threads=1, model_path=engine.model_path)
     line = np.full((48, 320, 3), 255, dtype=np.uint8)
     line[12:36, 8:312:16] = 0  # a row of strokes, so the crop is not empty
     engine.recognize([line])

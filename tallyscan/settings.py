@@ -51,6 +51,8 @@ _SPECS: dict[str, _Spec] = {
     "max_archive_members": _Spec(int, 1, 100_000_000, "most files a ZIP archive may hold"),
     "max_image_pixels": _Spec(int, 1_000, 10_000_000_000, "largest image (width x height pixels) that is decoded"),
     "ocr_threads": _Spec(int, 1, 256, "threads each OCR engine may use"),
+    "ocr_int8_output": _Spec(int, 0, 1, "1: run the recogniser with its output layer in int8 "
+                             "(about 9% faster, made once into <data dir>/models); 0: the float model"),
     "allow_javascript": _Spec(int, 0, 1, "1: read PDFs that carry JavaScript (never run); "
                               "0: fail them as active_content"),
     # The service (tallyscan submit / worker / status / export; issue 4).
@@ -91,6 +93,7 @@ class Settings:
     max_archive_members: int = 10_000
     max_image_pixels: int = 178_956_970  # Pillow's decompression-bomb error threshold
     ocr_threads: int = 1
+    ocr_int8_output: int = 1
     allow_javascript: int = 0
     data_dir: str = "~/.local/share/tallyscan"
     database_url: str = ""

@@ -21,9 +21,14 @@ __all__ = ["ENGINES", "EngineUnavailable", "OcrEngine", "clear_engine_cache", "g
 
 
 def _rapidocr(threads: int) -> OcrEngine:
-    from tallyscan.ocr.rapid import RapidRecognizer
+    from pathlib import Path
 
-    return RapidRecognizer(threads=threads)
+    from tallyscan.ocr.rapid import RapidRecognizer
+    from tallyscan.settings import Settings
+
+    settings = Settings.from_env()
+    return RapidRecognizer(threads=threads, int8_output=bool(settings.ocr_int8_output),
+                           cache_dir=Path(settings.data_path) / "models")
 
 
 def _paddleocr(threads: int) -> OcrEngine:

@@ -156,8 +156,9 @@ def find_cls_model() -> Path:
     return found[0]
 
 
-def make_session(path: Path, threads: int = 1):
-    """A CPU onnxruntime session with ``threads`` intra-op threads, 1 inter-op."""
+def make_session(path: Path | bytes, threads: int = 1):
+    """A CPU onnxruntime session with ``threads`` intra-op threads, 1 inter-op
+    (``path``: a model file, or a model's bytes)."""
     try:
         import onnxruntime as ort
     except ImportError as e:  # pragma: no cover - a hard dependency
@@ -171,9 +172,11 @@ def make_session(path: Path, threads: int = 1):
     if threads <= 1:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+        model = path if isinstance(path, bytes) else str(path)
+        return ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - corrupt/incompatible model file
-        raise EngineUnavailable(f"cannot load OCR model {path}: {e}") from e
+        what = "(in memory)" if isinstance(path, bytes) else path
+        raise EngineUnavailable(f"cannot load OCR model {what}: {e}") from e
 
 
 # ------------------------------------------------------------------------- decoding
@@ -312,12 +315,22 @@ class RapidRecognizer:
 
     name = "rapidocr"
 
-    def __init__(self, threads: int = 1, model_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, threads: int = 1, model_path: str | os.PathLike[str] | None = None, *,
+                 int8_output: bool = False, cache_dir: Path | None = None) -> None:
+        """``int8_output``: run the model with its output layer in int8
+        (:mod:`tallyscan.ocr.quantize`, cached in ``cache_dir``), or the float
+        model where that copy cannot be made."""
         self.model_path = Path(model_path) if model_path else find_rec_model()
         if not self.model_path.is_file():
             raise _unavailable(self.model_path.name, self.model_path.parent)
         self.threads = threads
-        self.session = make_session(self.model_path, threads)
+        model: Path | bytes = self.model_path
+        if int8_output:
+            from tallyscan.ocr.quantize import int8_output_model
+
+            model = int8_output_model(self.model_path, cache_dir) or self.model_path
+        self.int8_output = model is not self.model_path
+        self.session = make_session(model, threads)
         self._input = self.session.get_inputs()[0].name
         meta = self.session.get_modelmeta().custom_metadata_map
         if "character" not in meta:
@@ -493,4 +506,5 @@ class RapidRecognizer:
         return dropped_char_candidates(probs, self.labels, min_prob, self._space_idx)
 
     def __repr__(self) -> str:
-        return f"RapidRecognizer(model={self.model_path.name!r}, threads={self.threads})"
+        return (f"RapidRecognizer(model={self.model_path.name!r}, threads={self.threads}, "
+                f"int8_output={self.int8_output})")

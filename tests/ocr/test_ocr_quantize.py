@@ -1,0 +1,80 @@
+"""The recogniser's int8-output copy: which layer, the cache, the fallbacks, and
+that it reads what the float model reads."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from tallyscan.ocr import quantize
+from tallyscan.ocr.rapid import RapidRecognizer, find_rec_model
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """The int8 copy, made once into a fresh cache folder."""
+    cache = tmp_path_factory.mktemp("models")
+    return cache, quantize.int8_output_model(find_rec_model(), cache)
+
+
+def test_output_layer_is_the_character_classifier():
+    import onnx
+
+    model = onnx.load(str(find_rec_model()))
+    name = quantize.output_layer(model)
+    node = next(n for n in model.graph.node if n.name == name)
+    weights = {t.name: t for t in model.graph.initializer}
+    (w,) = [weights[i] for i in node.input if i in weights]
+    labels = RapidRecognizer(threads=1).labels
+    assert list(w.dims)[1] == len(labels)  # a score for each character, blank and space included
+
+
+def test_copy_is_cached_and_reused(made, monkeypatch):
+    cache, path = made
+    assert path.parent == cache and path.is_file()
+    assert not list(cache.glob("*.part"))  # written aside, then renamed
+
+    def fail(src, dst):
+        raise AssertionError("quantised again although cached")
+
+    monkeypatch.setattr(quantize, "_quantise", fail)
+    assert quantize.int8_output_model(find_rec_model(), cache) == path
+
+
+def test_unwritable_cache_gives_the_model_in_memory(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    got = quantize.int8_output_model(find_rec_model(), blocker / "models")
+    assert isinstance(got, bytes) and len(got) > 1_000_000
+    engine = RapidRecognizer(threads=1, int8_output=True, cache_dir=blocker / "models")
+    assert engine.int8_output
+
+
+def test_without_onnx_the_float_model_runs(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    assert quantize.int8_output_model(find_rec_model(), tmp_path) is None
+    engine = RapidRecognizer(threads=1, int8_output=True, cache_dir=tmp_path)
+    assert not engine.int8_output
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("text, numeric", [
+    ("0", True), ("1,234", True), ("7730.28", True), ("—", True), ("22（其中修订16件）", True),
+    ("1.属于国家秘密", False), ("本年新收政府信息公开申请数量", False),
+])
+def test_int8_copy_reads_as_the_float_model(made, render, text, numeric):
+    cache, _ = made
+    float_engine = RapidRecognizer(threads=1)
+    int8_engine = RapidRecognizer(threads=1, int8_output=True, cache_dir=cache)
+    assert int8_engine.int8_output and not float_engine.int8_output
+    crop = render(text)
+    a = float_engine.recognize([crop], numeric=numeric)[0]
+    b = int8_engine.recognize([crop], numeric=numeric)[0]
+    assert b.text == a.text
+    assert abs(b.confidence - a.confidence) < 0.02
+    pa = float_engine.probabilities([crop])[0]
+    pb = int8_engine.probabilities([crop])[0]
+    assert pa.shape == pb.shape
+    assert np.abs(pa - pb).max() < 0.05
