@@ -119,6 +119,16 @@ def label_pieces(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, stats
 
 
+def piece_boxes(mask: np.ndarray) -> np.ndarray:
+    """Bounding boxes ``(n, 4)`` as x, y, w, h of a mask's 8-connected pieces,
+    as :func:`component_boxes` gives them (bottom to top, right to left by
+    each box's top left) but without their outlines: labelling is about twice
+    as fast as tracing where a page has thousands of pieces."""
+    _, stats = label_pieces(mask)
+    boxes = stats[1:, :4].astype(np.int64)
+    return boxes[np.lexsort((-boxes[:, 0], -boxes[:, 1]))]
+
+
 def measure_char_height(stats: np.ndarray, dpi: float) -> float:
     """Median height of blobs that look like characters (not specks, not
     lines), given the page's ink pieces (:func:`component_boxes`)."""
@@ -661,8 +671,7 @@ def text_blobs(
     """
     grow = cv2.dilate(lines_mask, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
     ink = cv2.bitwise_and(binary, cv2.bitwise_not(grow))
-    stats, _ = component_boxes(ink)
-    return ink, significant_boxes(stats, char_h)
+    return ink, significant_boxes(piece_boxes(ink), char_h)
 
 
 def significant_boxes(stats: np.ndarray, char_h: float) -> np.ndarray:
@@ -749,7 +758,7 @@ def analyse_page(
     if abs(skew) >= 0.05:
         gray = rotate_image(gray, 0, skew)
         binary = binarise(gray, dpi)
-    pieces, _ = component_boxes(binary)
+    pieces = piece_boxes(binary)
     char_h = measure_char_height(pieces, dpi)
     if upside_down(gray, significant_boxes(pieces, char_h), char_h, orientation_classifier):
         turns += 2

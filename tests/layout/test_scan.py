@@ -1030,3 +1030,19 @@ def test_label_pieces_counts_past_sixteen_bits():
         assert len(stats) == n
         assert np.array_equal(stats, want_stats)
         assert np.array_equal(labels.astype(np.int64), want_labels.astype(np.int64))
+
+
+def test_piece_boxes_are_component_boxes_without_outlines():
+    rng = np.random.default_rng(3)
+    mask = np.zeros((120, 160), np.uint8)
+    for _ in range(40):
+        x, y = int(rng.integers(0, 150)), int(rng.integers(0, 110))
+        mask[y : y + int(rng.integers(1, 9)), x : x + int(rng.integers(1, 9))] = 255
+    mask[50:52, 10:150] = 255  # a rule that joins some of them
+    traced, _ = scan.component_boxes(mask)
+    labelled = scan.piece_boxes(mask)
+    assert sorted(map(tuple, traced.tolist())) == sorted(map(tuple, labelled.tolist()))
+    # Same order too, where no two pieces' boxes share a top left corner row.
+    tops = traced[:, 1]
+    if len(set(tops.tolist())) == len(tops):
+        assert np.array_equal(traced, labelled)
