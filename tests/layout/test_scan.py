@@ -1034,15 +1034,12 @@ def test_label_pieces_counts_past_sixteen_bits():
 
 def test_piece_boxes_are_component_boxes_without_outlines():
     rng = np.random.default_rng(3)
-    mask = np.zeros((120, 160), np.uint8)
-    for _ in range(40):
-        x, y = int(rng.integers(0, 150)), int(rng.integers(0, 110))
-        mask[y : y + int(rng.integers(1, 9)), x : x + int(rng.integers(1, 9))] = 255
-    mask[50:52, 10:150] = 255  # a rule that joins some of them
+    mask = np.zeros((200, 160), np.uint8)
+    for y in range(0, 190, 5):  # pieces starting on distinct rows ...
+        x = int(rng.integers(0, 150))
+        mask[y : y + int(rng.integers(1, 4)), x : x + int(rng.integers(1, 9))] = 255
+    mask[100:102, 10:150] = 255  # ... and a rule that joins some of them
     traced, _ = scan.component_boxes(mask)
     labelled = scan.piece_boxes(mask)
-    assert sorted(map(tuple, traced.tolist())) == sorted(map(tuple, labelled.tolist()))
-    # Same order too, where no two pieces' boxes share a top left corner row.
-    tops = traced[:, 1]
-    if len(set(tops.tolist())) == len(tops):
-        assert np.array_equal(traced, labelled)
+    assert len(labelled) > 20
+    assert np.array_equal(traced, labelled)  # same boxes, same order
