@@ -632,6 +632,7 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     # row names its label matches: no name is in two blocks.
     observed = [(blk or _block_by_label(row.cells[0].text, blocks), row, values, hdr)
                 for blk, row, values, hdr in observed]
+    unplaced = [o for o in observed if o[0] is None]
     out = []
     for b in blocks:
         candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
@@ -644,6 +645,7 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
         for s, li, ri in pairs:
             if s > MATCH_FLOOR and li not in match and ri not in match.values():
                 match[li] = ri
+        by_order = _rows_by_order(b, candidates, match, unplaced)
         for li, label in enumerate(b["rows"]):
             found = candidates[match[li]][1:] if li in match else None
             for ci, col in enumerate(b["columns"]):
@@ -654,11 +656,48 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
                 guess = None if exact else (
                     f"the row's {len(values)} value cells do not line up with the "
                     f"template's {len(b['columns'])} columns under its header; placed by position")
+                if li in by_order:
+                    guess = ("its label was not legible; the row is placed by the order of the "
+                             "rows beside it" + (f", and {guess}" if guess else ""))
                 out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
                                      found[0].page if found else None, version,
                                      decimal=b.get("decimal", False),
                                      table=found[0].table if found else None, guess=guess))
     return out, version
+
+
+def _rows_by_order(block: dict, candidates: list, match: dict[int, int], unplaced: list) -> set[int]:
+    """Template rows of ``block`` left without a grid row, given the grid row
+    whose label matched nothing (in this block, or in no block where its
+    heading was lost) and that lies right where the template puts it: just
+    above the row matched to the next template row, or just below the one
+    matched to the previous (规章 read as 現序 above 行政规范性文件). Updates
+    ``candidates``, ``match`` and ``unplaced``; returns the rows' indices."""
+    placed: set[int] = set()
+    for li in range(len(block["rows"])):
+        if li in match:
+            continue
+        for neighbour, step in ((li + 1, -1), (li - 1, 1)):
+            if neighbour not in match:
+                continue
+            beside = candidates[match[neighbour]][1]
+
+            def there(o) -> bool:
+                return o[1].table is beside.table and o[1].row == beside.row + step  # noqa: B023
+
+            taken = set(match.values())
+            ri = next((i for i, o in enumerate(candidates) if i not in taken and there(o)), None)
+            if ri is None:
+                orphan = next((o for o in unplaced if there(o)), None)
+                if orphan is None:
+                    continue
+                unplaced.remove(orphan)
+                candidates.append((block["heading"], *orphan[1:]))
+                ri = len(candidates) - 1
+            match[li] = ri
+            placed.add(li)
+            break
+    return placed
 
 
 def _block_by_label(label: str, blocks: list[dict]) -> str | None:
@@ -705,6 +744,12 @@ def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int,
     name = names[index]
     if len(values) == len(names) and (header is None or _under_header(values, header, names)):
         return values[index], True
+    # Stray strokes taken for rules split the row into more cells than the
+    # template has columns, the extra ones empty: as many printed cells as
+    # columns are the values in order.
+    printed = [v for v in values if v.text.strip()]
+    if len(values) > len(names) and len(printed) == len(names):
+        return printed[index], False
     if header:
         h = max(header, key=lambda c: label_similarity(c.text, name))
         if label_similarity(h.text, name) >= 0.5:

@@ -231,14 +231,15 @@ def test_section_3_rows_with_unreadable_labels_are_placed_by_order_under_a_heade
 
 def test_section_2_a_row_whose_label_was_lost_does_not_take_its_neighbours_values():
     """行政处罚's label cell came out empty: 行政强制's row is the best match for
-    both names, but only one of them may have it; the other is missing, not a
-    copy of 行政强制's numbers passing as sure."""
+    both names, but only one of them may have it; the other is not a copy of
+    行政强制's numbers passing as sure. (The unlabelled row just above 行政强制
+    is where the template puts 行政处罚: it takes that row, flagged.)"""
     t = _row_table([["第二十条第（六）项", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
                     ["", "4", "3", "7"], ["行政强制", "6", "4", "1"]])
     out, _ = snap.snap_section_二([t], prior="2019")
     got = {c.row_path.split("/")[-1]: (c.value, c.status) for c in out
            if c.row_path.startswith("第二十条第（六）项") and c.col_path == "上一年项目数量"}
-    assert got == {"行政强制": (6, "ok"), "行政处罚": (None, "missing")}
+    assert got == {"行政强制": (6, "ok"), "行政处罚": (4, "low_confidence")}
 
 
 def test_section_2_values_under_a_header_shifted_by_a_lost_column_are_not_trusted():
@@ -474,3 +475,36 @@ def test_section_4_with_a_blank_data_row_under_a_broken_grid_is_fifteen_flagged_
     assert all(c.status == "missing" for c in snap.snap_section_四([t]))
     t = _row_table([headers, ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"] + [""] * 6])
     assert all(c.status == "missing" for c in snap.snap_section_四([t]))
+
+
+def test_section_2_a_row_split_by_stray_rules_keeps_its_printed_values_in_order():
+    """Stray strokes cut 第二十条第（一）项's value columns into six cells, three
+    of them empty: its three printed numbers are its values, in order, flagged
+    (the grid does not vouch for them). The row above, whose label (规章) read
+    as 現序 and matched nothing, sits where the template puts 规章: just above
+    行政规范性文件. It takes that row, flagged for being placed by order."""
+    rows = [["第二十条第（一）项", "", "", "", "", "", ""],
+            ["信息内容", "本年制发件数", "条", "", "项本年", "止件数", "现行有效件数"],
+            ["現序", "1", "", "", "", "0", "7"],
+            ["行政观范性文件", "35", "", "", "", "2", "0"]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2021")
+    got = {(c.row_path.split("/")[-1], c.col_path): (c.value, c.status) for c in out
+           if c.row_path.startswith("第二十条第（一）项")}
+    assert got == {
+        ("规章", "本年制发件数"): (1, "low_confidence"),
+        ("规章", "本年废止件数"): (0, "low_confidence"),
+        ("规章", "现行有效件数"): (7, "low_confidence"),
+        ("行政规范性文件", "本年制发件数"): (35, "low_confidence"),
+        ("行政规范性文件", "本年废止件数"): (2, "low_confidence"),
+        ("行政规范性文件", "现行有效件数"): (0, "low_confidence"),
+    }
+    reasons = {c.row_path.split("/")[-1]: c.reason for c in out if c.col_path == "本年制发件数"}
+    assert "order of the rows beside it" in reasons["规章"]
+    assert "order of the rows beside it" not in reasons["行政规范性文件"]
+    # A label that matches nothing and sits nowhere the template leaves free stays out.
+    rows[2][0], rows[3][0] = "规章", "現序"
+    rows.insert(3, ["行政规范性文件", "35", "", "", "", "2", "0"])
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2021")
+    got = {c.row_path.split("/")[-1]: c.value for c in out
+           if c.row_path.startswith("第二十条第（一）项") and c.col_path == "现行有效件数"}
+    assert got == {"规章": 7, "行政规范性文件": 0}
