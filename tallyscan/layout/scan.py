@@ -320,7 +320,7 @@ def rule_to_rule_strokes(
     accepted so, in the next row above or below.
     """
     w = ink.shape[1]
-    keep = np.zeros_like(ink)
+    keep = np.zeros(ink.shape, ink.dtype)  # (untouched pages stay unallocated)
     on_rule = near_h > 0
     rule_rows = np.flatnonzero(on_rule.any(axis=1))
     if len(rule_rows) < 2:
@@ -827,8 +827,13 @@ def upside_down(gray: np.ndarray, boxes: np.ndarray, char_h: float, classifier) 
             crops.append(crop)
     if not crops:
         return False
-    votes = classifier.classify(crops)
-    score = sum((2 * p - 1) * (1 if angle == 180 else -1) for angle, p in votes)
+    score = 0.0
+    # The widest runs first; the rest only when their votes could still turn
+    # the sum (each counts at most 1): a plainly upright page asks five.
+    for part in (crops[:5], crops[5:]):
+        if not part or abs(score) > len(part):
+            break
+        score += sum((2 * p - 1) * (1 if angle == 180 else -1) for angle, p in classifier.classify(part))
     return score > 0
 
 

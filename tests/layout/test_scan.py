@@ -857,7 +857,8 @@ def test_an_upside_down_table_page_is_judged_by_its_labels_not_its_zeros():
             gray[y : y + 20, 600 + 22 * k : 620 + 22 * k] = 100
     clf = _VoteByInk()
     assert scan.upside_down(gray, np.array(boxes, float), ch, clf)
-    assert clf.seen == 8
+    # Five sure answers settle it: the other three could not turn the sum.
+    assert clf.seen == 5
 
 
 def _section_四_grid(missing: set[int], n_rows: int = 4, pitch: float = 40.0) -> Table:
