@@ -46,6 +46,7 @@ class ScanWork:
     metrics: PageMetrics
     blobs: np.ndarray  # (n, 4) x0, y0, x1, y1 of text blobs, pixels
     cell_blobs: dict[int, list[int]] = field(default_factory=dict)  # id(cell) -> blob idx
+    rings: list[tuple[float, float, float, float]] = field(default_factory=list)  # seal_rings
 
 
 # --------------------------------------------------------------------------- #
@@ -780,7 +781,7 @@ def analyse_page(
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
     tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
     tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
-    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes)
+    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, rings=rings)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
     h, w = gray.shape[:2]
@@ -987,6 +988,43 @@ def cell_crops(
             continue
         out.append((work.image[Y0:Y1, X0:X1], _blob_ink(work, b, x0, x1), (x0, y0, x1, y1)))
     return out
+
+
+# A piece with at least this share of its ink on a seal's ring, and longer
+# than this many character heights (than any glyph: a digit's stroke may lie
+# along the ring), is the ring's.
+ON_RING_SHARE = 0.85
+ON_RING_LENGTH = 1.1
+# ... and lies at least this many character heights clear of the cell's print.
+ON_RING_GAP = 0.2
+
+
+def _off_rings(work: ScanWork, idx: list[int]) -> list[int]:
+    """A cell's blobs less the pieces of a seal's ring in it (arcs beside a 0
+    make the cell look like words, or read as L), where anything else is
+    left. An arc runs from rule to rule, longer than any glyph, and lies
+    apart from the cell's print: a piece joining a digit to the ring (the
+    slant of a 4 along it) overlaps the digit's other pieces and is kept.
+    Nothing is erased: print under the ring stays in the crops' pixels; only
+    the crops' extent no longer reaches out to the arcs."""
+    ch = work.metrics.char_h
+    arcs, rest = [], []
+    for i in idx:
+        x0, y0, x1, y1 = (int(v) for v in work.blobs[i])
+        on = 0.0
+        if max(x1 - x0, y1 - y0) >= ON_RING_LENGTH * ch:  # longer than a glyph
+            ys, xs = np.nonzero(work.binary[y0:y1, x0:x1])
+            for cx, cy, r, half in work.rings if len(xs) else ():
+                d = np.hypot(xs + x0 - cx, ys + y0 - cy)
+                on = max(on, float(np.mean(np.abs(d - r) <= 2 * half)))
+        (arcs if on >= ON_RING_SHARE else rest).append(i)
+    if not arcs or not rest:
+        return idx
+    gap = ON_RING_GAP * ch
+    left = min(work.blobs[i][0] for i in rest) - gap
+    right = max(work.blobs[i][2] for i in rest) + gap
+    apart = [i for i in arcs if work.blobs[i][2] <= left or work.blobs[i][0] >= right]
+    return [i for i in idx if i not in apart] if apart else idx
 
 
 def _join_split_glyphs(boxes: np.ndarray, lines: list[np.ndarray], ch: float) -> list[np.ndarray]:
@@ -1437,6 +1475,11 @@ def recognise_cells(
     )
 
     work = page_work(layout)
+    if work.rings:
+        for t in layout.tables:
+            for c in t.cells:
+                if work.cell_blobs.get(id(c)):
+                    work.cell_blobs[id(c)] = _off_rings(work, work.cell_blobs[id(c)])
     jobs: list[tuple[Cell, list[Crop]]] = []
     # Word cells read only if the table's other cells do not make them needless:
     # those of a table short enough to be section 四's (its values are placed

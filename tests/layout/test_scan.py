@@ -1044,3 +1044,45 @@ def test_piece_boxes_are_component_boxes_without_outlines():
     labelled = scan.piece_boxes(mask)
     assert len(labelled) > 20
     assert np.array_equal(traced, labelled)  # same boxes, same order
+
+
+def _ring_work(blobs: list[list[int]]) -> scan.ScanWork:
+    """A page with a seal's ring (centre 300, 300, radius 150, 3 px half width)
+    and the given blobs' ink: a blob box inside the ring band is inked along
+    the ring, any other box filled."""
+    h = w = 600
+    binary = np.zeros((h, w), np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ring = np.abs(np.hypot(xx - 300, yy - 300) - 150) <= 3
+    for x0, y0, x1, y1 in blobs:
+        box = np.zeros_like(ring)
+        box[y0:y1, x0:x1] = True
+        on = box & ring
+        binary[on if on.any() else box] = 255  # on the ring: its arc; elsewhere: a solid glyph
+    metrics = scan.PageMetrics(char_h=28.0, dpi=200.0)
+    return scan.ScanWork(image=255 - binary, binary=binary, metrics=metrics,
+                         blobs=np.array(blobs, float), rings=[(300.0, 300.0, 150.0, 3.0)])
+
+
+def test_seal_arcs_apart_from_a_number_leave_its_cell():
+    """doc015: arcs of a grey seal's ring run through a cell beside its 0
+    (they made the cell look like words, read as L). They leave the cell's
+    blobs; the 0 stays, and so does the cell if the ring is all it holds."""
+    arc = [440, 260, 452, 340]  # on the ring's right side, 80 px tall (~2.9 char heights)
+    zero = [380, 285, 396, 307]  # a digit well inside the ring, clear of it
+    work = _ring_work([arc, zero])
+    assert scan._off_rings(work, [0, 1]) == [1]
+    assert scan._off_rings(work, [0]) == [0]  # nothing else in the cell: left as it is
+
+
+def test_a_digit_stroke_along_a_ring_is_not_an_arc():
+    """A 4 whose slant joins the ring is one long blob mostly on the ring, but
+    it overlaps the 4's other piece (its bar): it is print, and stays. A short
+    piece on the ring (a glyph's size) stays too."""
+    joined = [440, 262, 452, 338]
+    bar = [430, 300, 462, 304]  # overlaps the joined blob's columns
+    short = [447, 290, 452, 310]  # 20 px: shorter than a character height
+    zero = [380, 285, 396, 307]
+    work = _ring_work([joined, bar, short, zero])
+    assert scan._off_rings(work, [0, 1]) == [0, 1]
+    assert scan._off_rings(work, [2, 3]) == [2, 3]  # clear of the 0, but a glyph's size
