@@ -47,6 +47,7 @@ class ScanWork:
     blobs: np.ndarray  # (n, 4) x0, y0, x1, y1 of text blobs, pixels
     cell_blobs: dict[int, list[int]] = field(default_factory=dict)  # id(cell) -> blob idx
     rings: list[tuple[float, float, float, float]] = field(default_factory=list)  # seal_rings
+    page_ink: np.ndarray | None = None  # ink = 255, ruling lines included
 
 
 # --------------------------------------------------------------------------- #
@@ -781,7 +782,7 @@ def analyse_page(
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
     tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
     tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
-    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, rings=rings)
+    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, rings=rings, page_ink=binary)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
     h, w = gray.shape[:2]
@@ -1185,13 +1186,31 @@ def _traces_of_print(cell: Cell, work: ScanWork) -> bool:
     ch = work.metrics.char_h
     m = SPECK_BORDER * ch
     x0, y0, x1, y1 = (v / work.metrics.px_to_pt for v in cell.bbox)
-    inner = work.binary[int(y0 + m) : int(y1 - m), int(x0 + m) : int(x1 - m)]
-    if inner.size == 0 or not inner.any():
+    inside = (slice(int(y0 + m), int(y1 - m)), slice(int(x0 + m), int(x1 - m)))
+    inner = work.binary[inside]
+    if inner.size == 0:
         return False
+    if not inner.any():
+        return _print_taken_for_rule(work.page_ink[inside] if work.page_ink is not None else None, ch)
     k = max(2, int(0.25 * ch))
     joined = cv2.morphologyEx(inner, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     stats = cv2.connectedComponentsWithStats(joined, connectivity=8)[2][1:]
     return bool((np.maximum(stats[:, 2], stats[:, 3]) >= 0.4 * ch).any())
+
+
+def _print_taken_for_rule(inner: np.ndarray | None, ch: float) -> bool:
+    """Whether a cell's inside, empty once the rules are taken out, held a
+    piece of ink at least half a character high clear of its sides: print
+    the rule mask took (a column of 1s in consecutive rows chains, across the
+    rules between them, into what looks like a dashed rule). A rule that
+    crosses a cell runs on to its sides."""
+    if inner is None or not inner.any():
+        return False
+    h, w = inner.shape
+    stats = cv2.connectedComponentsWithStats(inner, connectivity=8)[2][1:]
+    x, y, bw, bh = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
+    clear = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
+    return bool((clear & (bh >= 0.5 * ch)).any())
 
 
 def _side_scraps(cell: Cell, work: ScanWork, boxes: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 
 from tallyscan.layout import scan
 from tallyscan.layout.grid import build_tables, split_cells
-from tallyscan.model import Reading, Table
+from tallyscan.model import Cell, Reading, Table
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -1086,3 +1086,28 @@ def test_a_digit_stroke_along_a_ring_is_not_an_arc():
     work = _ring_work([joined, bar, short, zero])
     assert scan._off_rings(work, [0, 1]) == [0, 1]
     assert scan._off_rings(work, [2, 3]) == [2, 3]  # clear of the 0, but a glyph's size
+
+
+def test_a_one_taken_for_a_dashed_rule_leaves_its_cell_unsure():
+    """Held-out syn06017: 1s in consecutive rows of a column chain, across the
+    rule between them, into what passes for a dashed rule, and leave their
+    cells empty once rules are taken out. Print floating clear of the cell's
+    sides makes the cell unsure (the sums then decide); a rule crossing the
+    cell runs on to its sides, and a speck is too small."""
+    ch = 23.0
+    page_ink = np.zeros((120, 200), np.uint8)
+    page_ink[40:60, 100:103] = 255  # the 1, clear of the cell's sides
+    page_ink[:, 60:62] = 255  # a rule crossing the next cell top to bottom
+    page_ink[45:48, 150:153] = 255  # a speck
+    work = scan.ScanWork(image=255 - page_ink, binary=np.zeros_like(page_ink),
+                         metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.zeros((0, 4)), page_ink=page_ink)
+
+    def cell(x0: float, x1: float) -> Cell:
+        return Cell(row=0, col=0, bbox=(x0, 30.0, x1, 70.0))  # at 72 dpi, points are pixels
+
+    assert scan._traces_of_print(cell(80, 125), work)
+    assert not scan._traces_of_print(cell(40, 85), work)  # the crossing rule
+    assert not scan._traces_of_print(cell(135, 180), work)  # the speck
+    work.page_ink = None  # no page ink kept: as before
+    assert not scan._traces_of_print(cell(80, 125), work)
