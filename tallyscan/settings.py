@@ -52,7 +52,7 @@ _SPECS: dict[str, _Spec] = {
     "max_image_pixels": _Spec(int, 1_000, 10_000_000_000, "largest image (width x height pixels) that is decoded"),
     "ocr_threads": _Spec(int, 1, 256, "threads each OCR engine may use"),
     "ocr_int8_output": _Spec(int, 0, 1, "1: run the recogniser with its output layer in int8 "
-                             "(about 9% faster, made once into <data dir>/models); 0: the float model"),
+                             "(OCR 5-9% faster, made once into <data dir>/models); 0: the float model"),
     "allow_javascript": _Spec(int, 0, 1, "1: read PDFs that carry JavaScript (never run); "
                               "0: fail them as active_content"),
     # The service (tallyscan submit / worker / status / export; issue 4).

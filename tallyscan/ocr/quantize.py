@@ -3,8 +3,9 @@
 The PP-OCR recogniser's last layer maps every frame (one per 8 input pixel
 columns) to all ~18,700 characters of its alphabet: about 12% of the model's
 time on one core. Dynamic int8 quantisation of that one matrix product
-(int8 weights, activations quantised per call) cuts the whole model's time by
-about 9%, and on the devset and two held-out sets no cell was read worse
+(int8 weights, activations quantised per call) cuts the model's time by about
+9% on the devset's crops replayed alone (about 5% of OCR time in the
+pipeline), and on the devset and two held-out sets no cell was read worse
 (BENCHMARKS.md, session 17). The rest of the network stays float: int8
 convolutions cost accuracy (BENCHMARKS.md, "static int8").
 

@@ -681,14 +681,12 @@ def _rows_by_order(block: dict, candidates: list, match: dict[int, int], unplace
             if neighbour not in match:
                 continue
             beside = candidates[match[neighbour]][1]
-
-            def there(o) -> bool:
-                return o[1].table is beside.table and o[1].row == beside.row + step  # noqa: B023
-
+            table, row = beside.table, beside.row + step
             taken = set(match.values())
-            ri = next((i for i, o in enumerate(candidates) if i not in taken and there(o)), None)
+            ri = next((i for i, o in enumerate(candidates)
+                       if i not in taken and o[1].table is table and o[1].row == row), None)
             if ri is None:
-                orphan = next((o for o in unplaced if there(o)), None)
+                orphan = next((o for o in unplaced if o[1].table is table and o[1].row == row), None)
                 if orphan is None:
                     continue
                 unplaced.remove(orphan)
