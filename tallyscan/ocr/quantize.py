@@ -58,10 +58,14 @@ def _quantise(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    layer = output_layer(onnx.load(str(src)))
+    model = onnx.load(str(src))
+    layer = output_layer(model)
     if layer is None:
         raise ValueError(f"{src.name} has no matrix product with weights to quantise")
-    quantize_dynamic(str(src), str(dst), nodes_to_quantize=[layer], weight_type=QuantType.QInt8)
+    # The model itself, not its path: given a path, the quantiser writes its
+    # shape-inferred copy next to the source (inside the rapidocr package,
+    # under one fixed name that processes starting together overwrite).
+    quantize_dynamic(model, str(dst), nodes_to_quantize=[layer], weight_type=QuantType.QInt8)
 
 
 def int8_output_model(src: Path, cache_dir: Path | None) -> Path | bytes | None:

@@ -4,6 +4,7 @@ that it reads what the float model reads."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,28 @@ def test_int8_copy_reads_as_the_float_model(made, render, text, numeric):
     pb = int8_engine.probabilities([crop])[0]
     assert pa.shape == pb.shape
     assert np.abs(pa - pb).max() < 0.05
+
+
+def _make_copy(args):
+    src, cache = args
+    got = quantize.int8_output_model(src, cache)
+    return str(got) if got is not None else None
+
+
+def test_workers_starting_together_each_get_the_copy_and_leave_the_source_alone(tmp_path):
+    """Two processes making the copy at once (workers of a cold cache): both
+    get it, and nothing is written beside the source model (the quantiser,
+    given a path, writes a shape-inferred copy there under a fixed name, and
+    one process then read the other's half-written file)."""
+    import multiprocessing
+    import shutil
+
+    source_dir = tmp_path / "wheel"
+    source_dir.mkdir()
+    src = Path(shutil.copy(find_rec_model(), source_dir))
+    caches = [tmp_path / "shared-cache"] * 2
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        got = pool.map(_make_copy, [(src, c) for c in caches])
+    assert got[0] is not None and got[0] == got[1]
+    assert sorted(p.name for p in source_dir.iterdir()) == [src.name]
+    assert not list((tmp_path / "shared-cache").glob("*.part"))
