@@ -46,7 +46,7 @@ class ScanWork:
     metrics: PageMetrics
     blobs: np.ndarray  # (n, 4) x0, y0, x1, y1 of text blobs, pixels
     cell_blobs: dict[int, list[int]] = field(default_factory=dict)  # id(cell) -> blob idx
-    rings: list[tuple[float, float, float, float]] = field(default_factory=list)  # seal_rings
+    ring_band: np.ndarray | None = None  # the seal rings' band (:func:`ring_band`), if any
     page_ink: np.ndarray | None = None  # ink = 255, ruling lines included
 
 
@@ -610,19 +610,28 @@ def seal_rings(binary: np.ndarray, dpi: float) -> list[tuple[float, float, float
     return rings
 
 
-def drop_ring_arcs(mask: np.ndarray, rings: list[tuple[float, float, float, float]],
+def ring_band(shape: tuple[int, ...], rings: list[tuple[float, float, float, float]]
+              ) -> np.ndarray | None:
+    """A mask of the seal rings (:func:`seal_rings`), each as a band twice its
+    half width either side of its radius; None without rings."""
+    if not rings:
+        return None
+    band = np.zeros(shape[:2], np.uint8)
+    for x, y, r, half in rings:
+        cv2.circle(band, (int(round(x)), int(round(y))), int(round(r)), 255,
+                   thickness=max(3, int(round(4 * half))))
+    return band
+
+
+def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
                    char_h: float, *, horizontal: bool) -> np.ndarray:
     """The rule mask without its pieces lying mostly on a seal's ring (its
     arcs where they run nearly straight) that are at least two character
     heights long: long enough to join a table to the one below it across a
     heading. Rules that cross the ring keep their length outside it; shorter
     pieces stay (a table's rule the ring runs along, cell by cell)."""
-    if not rings:
+    if band is None:
         return mask
-    band = np.zeros_like(mask)
-    for x, y, r, half in rings:
-        cv2.circle(band, (int(round(x)), int(round(y))), int(round(r)), 255,
-                   thickness=max(3, int(round(4 * half))))
     boxes, outlines = component_boxes(mask)
     out = mask.copy()
     for (bx, by, bw, bh), outline in zip(boxes.tolist(), outlines, strict=True):
@@ -768,9 +777,9 @@ def analyse_page(
         binary = np.ascontiguousarray(np.rot90(binary, 2))
     metrics = PageMetrics(char_h=char_h, dpi=dpi)
     horiz, vert = ruling_masks(binary, char_h, gray)
-    rings = seal_rings(binary, dpi)
-    horiz = drop_ring_arcs(horiz, rings, char_h, horizontal=True)
-    vert = drop_ring_arcs(vert, rings, char_h, horizontal=False)
+    band = ring_band(binary.shape, seal_rings(binary, dpi))
+    horiz = drop_ring_arcs(horiz, band, char_h, horizontal=True)
+    vert = drop_ring_arcs(vert, band, char_h, horizontal=False)
     s = metrics.px_to_pt
     h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(horiz, True, char_h)]
     v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(vert, False, char_h)]
@@ -782,7 +791,7 @@ def analyse_page(
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
     tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
     tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
-    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, rings=rings, page_ink=binary)
+    work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, ring_band=band, page_ink=binary)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
     h, w = gray.shape[:2]
@@ -931,8 +940,8 @@ def _assign_blobs(tables: list[Table], boxes: np.ndarray, s: float, work: ScanWo
     for t in tables:
         for c in t.cells:
             x0, y0, x1, y1 = c.bbox
-            sel = np.nonzero((cx > x0) & (cx < x1) & (cy > y0) & (cy < y1))[0]
-            work.cell_blobs[id(c)] = sel.tolist()
+            sel = np.nonzero((cx > x0) & (cx < x1) & (cy > y0) & (cy < y1))[0].tolist()
+            work.cell_blobs[id(c)] = _off_rings(work, sel) if work.ring_band is not None else sel
 
 
 # --------------------------------------------------------------------------- #
@@ -1014,10 +1023,10 @@ def _off_rings(work: ScanWork, idx: list[int]) -> list[int]:
         x0, y0, x1, y1 = (int(v) for v in work.blobs[i])
         on = 0.0
         if max(x1 - x0, y1 - y0) >= ON_RING_LENGTH * ch:  # longer than a glyph
-            ys, xs = np.nonzero(work.binary[y0:y1, x0:x1])
-            for cx, cy, r, half in work.rings if len(xs) else ():
-                d = np.hypot(xs + x0 - cx, ys + y0 - cy)
-                on = max(on, float(np.mean(np.abs(d - r) <= 2 * half)))
+            ink = work.binary[y0:y1, x0:x1]
+            inked = cv2.countNonZero(ink)
+            if inked:
+                on = cv2.countNonZero(cv2.bitwise_and(ink, work.ring_band[y0:y1, x0:x1])) / inked
         (arcs if on >= ON_RING_SHARE else rest).append(i)
     if not arcs or not rest:
         return idx
@@ -1494,11 +1503,6 @@ def recognise_cells(
     )
 
     work = page_work(layout)
-    if work.rings:
-        for t in layout.tables:
-            for c in t.cells:
-                if work.cell_blobs.get(id(c)):
-                    work.cell_blobs[id(c)] = _off_rings(work, work.cell_blobs[id(c)])
     jobs: list[tuple[Cell, list[Crop]]] = []
     # Word cells read only if the table's other cells do not make them needless:
     # those of a table short enough to be section 四's (its values are placed

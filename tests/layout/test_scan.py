@@ -1061,7 +1061,8 @@ def _ring_work(blobs: list[list[int]]) -> scan.ScanWork:
         binary[on if on.any() else box] = 255  # on the ring: its arc; elsewhere: a solid glyph
     metrics = scan.PageMetrics(char_h=28.0, dpi=200.0)
     return scan.ScanWork(image=255 - binary, binary=binary, metrics=metrics,
-                         blobs=np.array(blobs, float), rings=[(300.0, 300.0, 150.0, 3.0)])
+                         blobs=np.array(blobs, float),
+                         ring_band=scan.ring_band(binary.shape, [(300.0, 300.0, 150.0, 3.0)]))
 
 
 def test_seal_arcs_apart_from_a_number_leave_its_cell():
