@@ -56,6 +56,12 @@ BREAK_COST = 2 * -math.log(MIN_RELATIVE) + 1.0
 # a value from nowhere is only taken when it mends two or more equations at once
 # (a misread cell breaks its row and its column; a misprint may break just one).
 FREE_VALUE_COST = BREAK_COST
+# Price of a value for a cell read as blank but not surely (specks where a digit
+# may have been: a fax's worn 7 is a few dots): the blank reading says nothing of
+# which digit it was, so any of ten, on top of -log(1 - confidence). Cheap enough
+# for one equation to decide it (doc004: 6 + [specks] = 13 took the 6 and 13 for
+# zeros); what it decides is `repaired`, pinned or flagged like any other choice.
+TRACE_VALUE_COST = math.log(10)
 # A chosen value is pinned when every other value costs at least this much more.
 PIN_MARGIN = math.log(20)
 # A group of linked equations with more unknown cells than this, some of them
@@ -233,7 +239,8 @@ def _make_var(cell: CanonicalCell) -> _Var:
     if top is not None and not any(c.value == top for c in cands):
         cands.insert(0, Candidate(top, 0.0, cell.raw_text))
     unsure = max(1.0 - float(cell.confidence), 1e-6)
-    return _Var(cell.key, cands, -math.log(unsure) + FREE_VALUE_COST, top)
+    traces = not cell.raw_text and top == 0
+    return _Var(cell.key, cands, -math.log(unsure) + (TRACE_VALUE_COST if traces else FREE_VALUE_COST), top)
 
 
 class _Model:

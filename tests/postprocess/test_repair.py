@@ -216,6 +216,30 @@ def test_two_unsure_cells_that_could_each_mend_a_sum_stay_flagged():
     assert "other values" in got[FUYI].reason
 
 
+def test_specks_where_a_digit_was_take_the_value_their_sum_needs():
+    """A digit worn to specks is read as an unsure blank; one sum decides it
+    rather than turning the unsure readings beside it into zeros (doc004's fax)."""
+    cells = table()
+    for key, value in ((FUYI, 6), (FUYI_FIX, 0), ("四||行政复议/其他结果", 0),
+                       ("四||行政复议/尚未审结", 7), (FUYI_TOTAL, 13)):
+        cells[key] = sure(key, value)
+    misread(cells[FUYI], [[("6", 0.64), ("", 0.5), ("8", 0.09)]])
+    misread(cells[FUYI_TOTAL], [[("1", 0.86), ("2", 0.09)], [("3", 0.97), ("", 0.01)]])
+    specks = cells["四||行政复议/尚未审结"]
+    specks.value, specks.raw_text, specks.alternatives = 0, "", []
+    specks.confidence, specks.status = 0.5, "low_confidence"
+    out, got = run(cells)
+    assert [got[k].value for k in (FUYI, "四||行政复议/尚未审结", FUYI_TOTAL)] == [6, 7, 13]
+    # 0 + 13 (the 6 a speck) is nearly as likely: flagged, never `ok`.
+    assert got["四||行政复议/尚未审结"].status == "low_confidence"
+    assert "行政复议总计" in got["四||行政复议/尚未审结"].reason
+    assert out.failed_equations == []
+
+    specks.confidence = 1.0  # a sure blank: the sum rather doubts the unsure readings
+    out, got = run(cells)
+    assert got["四||行政复议/尚未审结"].value == 0
+
+
 def test_a_missing_cell_is_inferred_when_the_equations_pin_it():
     cells = table(9)
     key = nonzero_key(cells)
