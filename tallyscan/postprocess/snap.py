@@ -756,6 +756,10 @@ def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int,
             ov, cell = max(overlap, key=lambda t: t[0], default=(0, None))
             if ov > 0:
                 return cell, False
+    # As many value cells as columns under a header that lost a cell (merged
+    # into the heading above it, say) or reads as none of the names: in order.
+    if len(values) == len(names):
+        return values[index], False
     return None, True
 
 

@@ -508,3 +508,18 @@ def test_section_2_a_row_split_by_stray_rules_keeps_its_printed_values_in_order(
     got = {c.row_path.split("/")[-1]: c.value for c in out
            if c.row_path.startswith("第二十条第（一）项") and c.col_path == "现行有效件数"}
     assert got == {"规章": 7, "行政规范性文件": 0}
+
+
+def test_section_2_values_under_a_header_that_lost_a_cell_are_placed_in_order_and_flagged():
+    """(八)'s header row lost its 上一年项目数量 cell (merged into the heading
+    above it): the row still has as many value cells as the block's columns,
+    so they are its values in order, flagged as placed by position."""
+    rows = [["第二十条第（八）项", "", ""], ["信息内容", "", "本年增/减"],
+            ["行政事业性收费", "—", "-1"]]
+    t = _row_table(rows)
+    t.cells = [c for c in t.cells if (c.row, c.col) != (1, 1)]
+    out, _ = snap.snap_section_二([t], prior="2019")
+    got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（八）项/行政事业性收费"}
+    assert got == {"上一年项目数量": (0, "low_confidence"), "本年增/减": (-1, "low_confidence")}
+    reason = next(c.reason for c in out if c.row_path == "第二十条第（八）项/行政事业性收费")
+    assert "placed by position" in reason
