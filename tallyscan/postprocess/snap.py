@@ -749,8 +749,14 @@ def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int,
     if len(values) > len(names) and len(printed) == len(names):
         return printed[index], False
     if header:
-        h = max(header, key=lambda c: label_similarity(c.text, name))
-        if label_similarity(h.text, name) >= 0.5:
+        # Headers are read by their first characters (本年 of 本年增/减): a
+        # header cell names the column its text best fits, whole or as a start.
+        def fit(text: str, column: str) -> float:
+            return max(label_similarity(text, column), _starts_name(text, column))
+
+        h = max(header, key=lambda c: fit(c.text, name))
+        if fit(h.text, name) >= 0.5 and all(fit(h.text, name) > fit(h.text, other)
+                                            for other in names if other != name):
             hx0, hx1 = h.bbox[0], h.bbox[2]
             overlap = [(min(hx1, v.bbox[2]) - max(hx0, v.bbox[0]), v) for v in values]
             ov, cell = max(overlap, key=lambda t: t[0], default=(0, None))

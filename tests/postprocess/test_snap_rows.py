@@ -523,3 +523,20 @@ def test_section_2_values_under_a_header_that_lost_a_cell_are_placed_in_order_an
     assert got == {"上一年项目数量": (0, "low_confidence"), "本年增/减": (-1, "low_confidence")}
     reason = next(c.reason for c in out if c.row_path == "第二十条第（八）项/行政事业性收费")
     assert "placed by position" in reason
+
+
+def test_section_2_a_header_read_by_its_first_characters_places_the_value_under_it():
+    """(八)'s label cell swallowed the 上一年项目数量 column: one value cell is
+    left, under a header read by its first characters, 本年. That header is
+    the start of 本年增/减 (and shares only 年 with 上一年项目数量), so the value
+    is 本年增/减's, flagged; 上一年项目数量 is missing rather than a guess.
+    (Block (九) below makes the table 2019's.)"""
+    rows = [["第二十条第（八）项", "", ""], ["信息内容", "", "本年"], ["行政事业性收费", "", "-1"],
+            ["第二十条第（九）项", "", ""], ["信息内容", "采购项目数量", "采购总金额"], ["政府集中采购", "0", "0"]]
+    t = _row_table(rows)
+    t.cells = [c for c in t.cells if (c.row, c.col) not in ((1, 1), (2, 1))]
+    label = next(c for c in t.cells if (c.row, c.col) == (2, 0))
+    label.col_span, label.bbox = 2, (0.0, 20.0, 20.0, 30.0)
+    out, _ = snap.snap_section_二([t], prior="2019")
+    got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（八）项/行政事业性收费"}
+    assert got == {"上一年项目数量": (None, "missing"), "本年增/减": (-1, "low_confidence")}
