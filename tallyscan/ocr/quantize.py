@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -84,33 +85,50 @@ def int8_output_model(src: Path, cache_dir: Path | None) -> Path | bytes | None:
     except OSError as exc:
         log.warning("cannot read %s (%s); using it as it is", src, exc)
         return None
-    if cache_dir is not None:
-        cached = cache_dir / name
-        if cached.is_file():
-            return cached
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            # Written aside and renamed: workers starting together each write
-            # their own copy, and none reads a half-written one.
-            fd, tmp = tempfile.mkstemp(prefix=name, suffix=".part", dir=cache_dir)
-            os.close(fd)
-            try:
-                _quantise(src, Path(tmp))
-                os.replace(tmp, cached)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            return cached
-        except OSError as exc:
-            log.info("cannot cache the int8 recogniser in %s (%s); making it in memory", cache_dir, exc)
-        except Exception as exc:  # noqa: BLE001 - a model the quantiser does not understand
-            log.warning("cannot make the int8 recogniser from %s (%s); using the float model", src, exc)
-            return None
     try:
+        if cache_dir is not None:
+            cached = cache_dir / name
+            if cached.is_file():
+                return cached
+            try:
+                cache_dir.mkdir(parents=True, exist_ok=True)
+                _quantise_into(src, cache_dir, name)
+                _drop_stale_copies(cache_dir, src.stem, keep=name)
+                return cached
+            except OSError as exc:
+                log.info("cannot cache the int8 recogniser in %s (%s); making it in memory", cache_dir, exc)
         with tempfile.TemporaryDirectory() as tmpdir:
-            out = Path(tmpdir) / name
-            _quantise(src, out)
-            return out.read_bytes()
-    except Exception as exc:  # noqa: BLE001 - as above
+            return _quantise_into(src, Path(tmpdir), name).read_bytes()
+    except Exception as exc:  # noqa: BLE001 - a model the quantiser does not understand
         log.warning("cannot make the int8 recogniser from %s (%s); using the float model", src, exc)
         return None
+
+
+def _quantise_into(src: Path, folder: Path, name: str) -> Path:
+    """Quantise ``src`` to ``folder/name``, written aside and renamed: workers
+    starting together each write their own copy, and none reads a half-written one."""
+    fd, tmp = tempfile.mkstemp(prefix=name, suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        _quantise(src, Path(tmp))
+        os.replace(tmp, folder / name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return folder / name
+
+
+# A copy made for another model or runtime version is deleted once this old:
+# a worker still on that version (during an upgrade) has long since loaded it.
+STALE_COPY_AGE_S = 7 * 24 * 3600
+
+
+def _drop_stale_copies(cache_dir: Path, stem: str, keep: str) -> None:
+    """Delete the copies of earlier model or runtime versions (14 MB each)."""
+    now = time.time()
+    for old in cache_dir.glob(f"{stem}.int8-output.*.onnx"):
+        try:
+            if old.name != keep and now - old.stat().st_mtime > STALE_COPY_AGE_S:
+                old.unlink()
+        except OSError:  # another worker took it first, or it cannot be removed: harmless
+            pass

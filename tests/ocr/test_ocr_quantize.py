@@ -104,3 +104,24 @@ def test_workers_starting_together_each_get_the_copy_and_leave_the_source_alone(
     assert got[0] is not None and got[0] == got[1]
     assert sorted(p.name for p in source_dir.iterdir()) == [src.name]
     assert not list((tmp_path / "shared-cache").glob("*.part"))
+
+
+def test_copies_of_earlier_versions_are_deleted_once_stale(tmp_path, monkeypatch):
+    """A new model or runtime version makes a new copy; the copies of earlier
+    versions go once no worker can still be loading them (a week old)."""
+    import os
+    import time
+
+    src = find_rec_model()
+    stale = tmp_path / f"{src.stem}.int8-output.0000000000000000.onnx"
+    recent = tmp_path / f"{src.stem}.int8-output.1111111111111111.onnx"
+    other = tmp_path / "another-model.int8-output.0000000000000000.onnx"
+    for p in (stale, recent, other):
+        p.write_bytes(b"old copy")
+    week_ago = time.time() - quantize.STALE_COPY_AGE_S - 60
+    os.utime(stale, (week_ago, week_ago))
+    os.utime(other, (week_ago, week_ago))
+    monkeypatch.setattr(quantize, "_quantise", lambda s, d: Path(d).write_bytes(b"new copy"))
+    got = quantize.int8_output_model(src, tmp_path)
+    assert got.read_bytes() == b"new copy"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([got.name, recent.name, other.name])
