@@ -83,6 +83,9 @@ class Table:
     # Placed by text alignment on a page without rules: rows and columns are a
     # guess, so no cell of it is vouched for by arithmetic alone.
     unruled: bool = False
+    # Lines above a page's first table taken for the end of a table from the
+    # page before (see scan.carried_over_block): kept only if they read as such.
+    carried_over: bool = False
 
     @property
     def n_rows(self) -> int:

@@ -791,6 +791,9 @@ def analyse_page(
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
     tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
     tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
+    carried = carried_over_block(boxes, char_h, s, index, tables)
+    if carried is not None:
+        tables = [carried, *tables]
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, ring_band=band, page_ink=binary)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _assign_blobs(tables, boxes, s, work)
@@ -2074,31 +2077,9 @@ def aligned_tables(
     """
     if len(boxes) < 6:
         return []
-    word_h = word_height(boxes, char_h)
-    # Remnants of rules too faint for the rule masks would join lines or pose
-    # as words or values: strokes taller than a character (no glyph is both
-    # that tall and narrow), or flat and longer than a double dash.
-    h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
-    stroke = (h > 2 * word_h) | ((h > 1.3 * word_h) & (w < 0.5 * h))
-    boxes = boxes[~stroke & ~((w > 3 * word_h) & (h < 0.3 * word_h))]
-    if len(boxes) < 6:
+    info = _aligned_lines(boxes, char_h, word_height(boxes, char_h))
+    if info is None:
         return []
-    # Lines of specks or scraps only are not rows.
-    lines = _line_tokens(boxes, char_h, word_h)
-    middles = [float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])) for ln in lines]
-    order = np.argsort(middles, kind="stable")
-    lines = [ln for ln in _join_jittered_value_lines([lines[i] for i in order],
-                                                     [middles[i] for i in order], word_h)
-             if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
-    info = []
-    for ln in lines:
-        words = [b for b, num in ln if not num]
-        right = max((b[2] for b in words), default=-np.inf)
-        info.append(_AlignedLine(
-            top=min(b[1] for b, _ in ln), bottom=max(b[3] for b, _ in ln),
-            values=[b for b, num in ln if num and b[0] > right], words=words,
-            tall=max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h,
-            left=min(b[0] for b, _ in ln), right=max(b[2] for b, _ in ln)))
     value_lines = [i for i, line in enumerate(info) if len(line.values) >= 2]
     if not value_lines:
         return []
@@ -2123,6 +2104,58 @@ def aligned_tables(
     return tables
 
 
+# A label and its values set at least this many character heights apart make a
+# row without rules (body text runs on; a number in a sentence sits close).
+CARRIED_VALUE_GAP = 3.0
+# At most this many such rows, of at most this many values each: the last
+# block or two of a table, not a page of text.
+CARRIED_MAX_ROWS = 3
+CARRIED_MAX_VALUES = 4
+
+
+def carried_over_block(boxes: np.ndarray, char_h: float, s: float, page: int,
+                       tables: list[Table]) -> Table | None:
+    """The end of a table carried over to the top of this page with its rules
+    lost (doc013: section 二's block (八), 信息内容 over 行政事业性收费 | 0,
+    printed above section 三's table): on a page after the first, lines above
+    the page's first table that each hold words and, set CARRIED_VALUE_GAP
+    apart from them, as many values as each other, with the header lines just
+    above them. An unruled table (its cells never vouched for), marked
+    ``carried_over``: the snapper keeps it only where its words read as
+    section 二's. Boxes in pixels, the table in points."""
+    if page == 0 or not tables or len(boxes) == 0:
+        return None
+    top = min(t.bbox[1] for t in tables) / s
+    above = boxes[boxes[:, 3] < top]
+    if len(above) < 6:
+        return None
+    info = _aligned_lines(above, char_h, word_height(boxes, char_h))
+    if info is None:
+        return None
+    rows = [i for i, ln in enumerate(info)
+            if ln.words and not ln.tall and 1 <= len(ln.values) <= CARRIED_MAX_VALUES
+            and ln.values[0][0] - max(w[2] for w in ln.words) >= CARRIED_VALUE_GAP * char_h]
+    if not rows or len(rows) > CARRIED_MAX_ROWS or rows != list(range(rows[0], rows[-1] + 1)):
+        return None
+    n = len(info[rows[0]].values)
+    if any(len(info[i].values) != n for i in rows):
+        return None
+    lines = _header_rows(info, rows, char_h)
+    label_right = max(w[2] for i in rows for w in info[i].words)
+    centres = [float(np.median([(info[i].values[k][0] + info[i].values[k][2]) / 2 for i in rows]))
+               for k in range(n)]
+    first_left = min(info[i].values[0][0] for i in rows)
+    edges = [min(info[i].left for i in lines) - 0.3 * char_h, (label_right + first_left) / 2]
+    edges += [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)]
+    edges.append(max(info[i].right for i in lines) + 0.3 * char_h)
+    if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        return None
+    t = _lines_table(info, lines, edges, char_h, s, page)
+    if t is not None:
+        t.carried_over = True
+    return t
+
+
 class _AlignedLine(NamedTuple):
     """A text line of :func:`aligned_tables`, in pixels: its extent, its values
     (number-like runs right of its words), its words, and whether it holds
@@ -2135,6 +2168,37 @@ class _AlignedLine(NamedTuple):
     tall: bool
     left: float
     right: float
+
+
+def _aligned_lines(boxes: np.ndarray, char_h: float, word_h: float) -> list[_AlignedLine] | None:
+    """The text lines of ``boxes`` (pixels) top to bottom, each with its words
+    and its values (see :func:`aligned_tables`); None for too little text.
+    ``word_h``: the page's CJK character height (:func:`word_height`)."""
+    # Remnants of rules too faint for the rule masks would join lines or pose
+    # as words or values: strokes taller than a character (no glyph is both
+    # that tall and narrow), or flat and longer than a double dash.
+    h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
+    stroke = (h > 2 * word_h) | ((h > 1.3 * word_h) & (w < 0.5 * h))
+    boxes = boxes[~stroke & ~((w > 3 * word_h) & (h < 0.3 * word_h))]
+    if len(boxes) < 6:
+        return None
+    # Lines of specks or scraps only are not rows.
+    lines = _line_tokens(boxes, char_h, word_h)
+    middles = [float(np.median([(b[1] + b[3]) / 2 for b, _ in ln])) for ln in lines]
+    order = np.argsort(middles, kind="stable")
+    lines = [ln for ln in _join_jittered_value_lines([lines[i] for i in order],
+                                                     [middles[i] for i in order], word_h)
+             if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
+    info = []
+    for ln in lines:
+        words = [b for b, num in ln if not num]
+        right = max((b[2] for b in words), default=-np.inf)
+        info.append(_AlignedLine(
+            top=min(b[1] for b, _ in ln), bottom=max(b[3] for b, _ in ln),
+            values=[b for b, num in ln if num and b[0] > right], words=words,
+            tall=max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h,
+            left=min(b[0] for b, _ in ln), right=max(b[2] for b, _ in ln)))
+    return info
 
 
 def _join_jittered_value_lines(lines: list[list[tuple[np.ndarray, bool]]], middles: list[float],

@@ -695,6 +695,13 @@ def _rows_by_order(block: dict, candidates: list, match: dict[int, int], unplace
             match[li] = ri
             placed.add(li)
             break
+    # One row of the block left, and one of its grid rows left unmatched
+    # (行政事业性收费, the only row of (八), read as "ins"): that one.
+    free = [li for li in range(len(block["rows"])) if li not in match]
+    rest = [ri for ri in range(len(candidates)) if ri not in match.values()]
+    if len(free) == 1 and len(rest) == 1:
+        match[free[0]] = rest[0]
+        placed.add(free[0])
     return placed
 
 
@@ -782,6 +789,8 @@ def snap_document(pages: list[PageLayout]) -> Snapped:
         # A table of bare numbers (the data row of section 四 pushed onto the
         # next page, say) continues the table before it.
         sec = classify_table(t) or previous
+        if t.carried_over and classify_table(t) != "二":
+            continue  # only section 二's last block is known to be carried over so
         if sec:
             by_section[sec].append(t)
             previous = sec

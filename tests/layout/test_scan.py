@@ -1112,3 +1112,28 @@ def test_a_one_taken_for_a_dashed_rule_leaves_its_cell_unsure():
     assert not scan._traces_of_print(cell(135, 180), work)  # the speck
     work.page_ink = None  # no page ink kept: as before
     assert not scan._traces_of_print(cell(80, 125), work)
+
+
+def _carried_rows(ch: float) -> list:
+    """Lines above a page's first table: a heading, a header line, and a label
+    with one value set far right of it (section 二's block (八) carried over)."""
+    chars = lambda x0, n: [(x0 + 22 * k, "w") for k in range(n)]  # noqa: E731
+    return [(20, chars(200, 5) + chars(330, 3)),  # 第二十条第 （八）项
+            (50, chars(40, 4) + chars(260, 10)),
+            (80, chars(40, 7) + [(320, "d")])]
+
+
+def test_the_end_of_a_table_carried_over_above_the_first_one_is_a_table():
+    ch = 20.0
+    boxes = _boxes_for(_carried_rows(ch) + [(y, [(40, "w"), (300, "d")]) for y in (160, 200)], ch)
+    first = _ruled([30, 250, 480], [140, 180, 220])
+    t = scan.carried_over_block(boxes, ch, 1.0, page=1, tables=[first])
+    assert t is not None and t.unruled and t.carried_over
+    assert t.bbox[3] < first.bbox[1] and (t.n_rows, t.n_cols) == (3, 2)
+    # the value's column starts past the label and holds the value
+    assert 40 + 7 * 22 < t.col_edges[1] < 320
+    # Not on a report's first page, and not from prose or a sentence's number.
+    assert scan.carried_over_block(boxes, ch, 1.0, page=0, tables=[first]) is None
+    prose = _boxes_for([(y, [(40 + 22 * k, "w") for k in range(15)] + [(380, "d")]) for y in (20, 50, 80)],
+                       ch)
+    assert scan.carried_over_block(prose, ch, 1.0, page=1, tables=[first]) is None

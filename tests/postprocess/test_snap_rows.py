@@ -540,3 +540,18 @@ def test_section_2_a_header_read_by_its_first_characters_places_the_value_under_
     out, _ = snap.snap_section_二([t], prior="2019")
     got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（八）项/行政事业性收费"}
     assert got == {"上一年项目数量": (None, "missing"), "本年增/减": (-1, "low_confidence")}
+
+
+def test_section_2_the_last_row_of_a_block_under_its_heading_is_placed_by_order():
+    """(八)'s only row has a label read as nothing like 行政事业性收费 ("ins",
+    faint): under the block's heading, it is the one grid row left for the
+    block's one row (flagged, placed by order); a block with two rows left
+    and one grid row does not guess."""
+    rows = [["第二十条第（八）项", ""], ["信息内容", "本年收费金额（单位：万元）"], ["ins", "0"]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2021")
+    (cell,) = [c for c in out if c.row_path == "第二十条第（八）项/行政事业性收费"]
+    assert (cell.value, cell.status) == (0, "low_confidence")
+    assert "order of the rows beside it" in cell.reason
+    rows = [["第二十条第（六）项", ""], ["信息内容", "本年处理决定数量"], ["ins", "3"]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2021")
+    assert {c.status for c in out if c.row_path.startswith("第二十条第（六）项")} == {"missing"}
