@@ -590,10 +590,11 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
         texts = [c for c in row.cells if c.text]
         # A block heading spans the table; a stray line piece may split it in
         # two, and where the rules under it are lost it spans only part of the
-        # row, beside empty cells. (Its item read alone may end in a speck read
-        # as a digit: 第（六)1.)
-        if len(row.cells) <= 2 or len(texts) == 1:
-            text = "".join(c.text for c in row.cells)
+        # row, beside empty cells; columns the grid found below it may cut it
+        # into pieces (第二 | 十条 | )项). (Its item read alone may end in a
+        # speck read as a digit: 第（六)1.)
+        text = "".join(c.text for c in row.cells)
+        if len(row.cells) <= 2 or len(texts) == 1 or "二十条" in norm_label(text):
             b = _block_of(text)
             if b:
                 block, header = b, None
@@ -616,12 +617,21 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
         s = 0.0
         for b in tpl["blocks"]:
             for blk, row, values, hdr in observed:
+                if blk is None:
+                    continue
                 if blk != b["heading"]:
                     continue
                 best = max(label_similarity(row.cells[0].text, r) for r in b["rows"])
                 s += best + (0.5 if len(values) == len(b["columns"]) else -0.5)
                 if hdr and len(hdr) == len(b["columns"]):
                     s += sum(label_similarity(h.text, name) for h, name in zip(hdr, b["columns"], strict=True)) / len(hdr)
+        # A row under no legible heading still tells the version by its label
+        # (其他对外管理服务事项 and 政府集中采购 are 2019's only).
+        names = [r for b in tpl["blocks"] for r in b["rows"]]
+        for blk, row, _values, _hdr in observed:
+            if blk is None:
+                best = max(label_similarity(row.cells[0].text, r) for r in names)
+                s += best if best > MATCH_FLOOR else 0.0
         scores[version] = s
     for v in scores:
         scores[v] += YEAR_PRIOR if v == prior else 0.0

@@ -555,3 +555,21 @@ def test_section_2_the_last_row_of_a_block_under_its_heading_is_placed_by_order(
     rows = [["第二十条第（六）项", ""], ["信息内容", "本年处理决定数量"], ["ins", "3"]]
     out, _ = snap.snap_section_二([_row_table(rows)], prior="2021")
     assert {c.status for c in out if c.row_path.startswith("第二十条第（六）项")} == {"missing"}
+
+
+def test_section_2_a_heading_cut_into_pieces_starts_a_block_and_its_rows_tell_the_version():
+    """Columns found below it cut (五)'s heading into 第二 | 十条 | )项, its item
+    lost: it is still a heading, not a data row, and the rows below it belong
+    to the blocks their labels name. 其他对外管理服务事项 exists only in 2019's
+    template, so those rows make the table 2019's even where the block (一)
+    above fits 2021 as well."""
+    rows = [["第二十条第（一）项", "", "", ""], ["信息内容", "本年", "本年", "现行"],
+            ["规章", "1", "0", "5"], ["规范性", "2", "0", "7"],
+            ["第二", "十条", ")项", ""], ["信息内容", "上一", "本年", "处理"],
+            ["行政许可", "3", "1", "4"], ["其他对外管理", "2", "0", "2"]]
+    out, version = snap.snap_section_二([_row_table(rows)], prior=None)
+    assert version == "2019"
+    got = {(c.row_path.split("/")[-1], c.col_path): c.value for c in out
+           if c.row_path.startswith("第二十条第（五）项")}
+    assert got[("其他对外管理服务事项", "处理决定数量")] == 2
+    assert got[("行政许可", "上一年项目数量")] == 3
