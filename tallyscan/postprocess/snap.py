@@ -533,16 +533,19 @@ def _blank_data_row(tables: list[Table], n: int) -> tuple[Table, dict[int, Cell]
     """Section 四's data row when its grid lost columns but the row holds no
     print at all (a report that leaves zeros blank, or whose dashes faded): the
     last row of a table of header rows over it, blank but for a scrap or two
-    (no digit, no word), as ``n`` blank cells of equal width across it, by column."""
+    (no sure digit, no word), as ``n`` blank cells of equal width across it, by column."""
     for t in tables:
         if t.n_rows < 2:
             continue
         last = [c for c in t.cells if c.row + c.row_span == t.n_rows]
-        # A seal over the row may leave a scrap read as a character or two; a
+        # A seal over the row may leave a scrap read as a character or two, an
+        # unsure digit at most (syn06025: its ring's edge read as 1 at 0.42); a
         # row of headers (its data row lost to the next page) is words.
         texts = [c.text.strip() for c in last]
         if (not last or any(c.row != t.n_rows - 1 or c.reading.unread for c in last)
-                or any(re.search(r"\d", x) or len(x) > 1 for x in texts) or sum(map(bool, texts)) > 2):
+                or any(len(x) > 1 or (re.search(r"\d", x) and c.reading.confidence >= OK_CONFIDENCE)
+                       for c, x in zip(last, texts, strict=True))
+                or sum(map(bool, texts)) > 2):
             continue
         x0, y0, x1, y1 = t.col_edges[0], t.row_edges[-2], t.col_edges[-1], t.row_edges[-1]
         w = (x1 - x0) / n

@@ -473,6 +473,11 @@ def test_section_4_with_a_blank_data_row_under_a_broken_grid_is_fifteen_flagged_
     # of words is the headers (the data row lost): nothing is guessed
     t = _row_table([headers, [""] * 6 + ["1"] + [""] * 4])
     assert all(c.status == "missing" for c in snap.snap_section_四([t]))
+    # ... unless read unsure, as a seal's ring read as a 1 at 0.42 is: a scrap
+    unsure = next(c for c in t.cells if c.text == "1")
+    unsure.reading = Reading(text="1", confidence=0.42, alternatives=[[("1", 0.42)]])
+    out = snap.snap_section_四([t])
+    assert [c.value for c in out] == [0] * 15 and {c.status for c in out} == {"low_confidence"}
     t = _row_table([headers, ["结果维持", "结果纠正", "其他结果", "尚未审结", "总计"] + [""] * 6])
     assert all(c.status == "missing" for c in snap.snap_section_四([t]))
 
