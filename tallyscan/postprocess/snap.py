@@ -620,8 +620,6 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
         s = 0.0
         for b in tpl["blocks"]:
             for blk, row, values, hdr in observed:
-                if blk is None:
-                    continue
                 if blk != b["heading"]:
                     continue
                 best = max(label_similarity(row.cells[0].text, r) for r in b["rows"])
@@ -801,9 +799,10 @@ def snap_document(pages: list[PageLayout]) -> Snapped:
     for t in ordered:
         # A table of bare numbers (the data row of section 四 pushed onto the
         # next page, say) continues the table before it.
-        sec = classify_table(t) or previous
-        if t.carried_over and classify_table(t) != "二":
+        sec = classify_table(t)
+        if t.carried_over and sec != "二":
             continue  # only section 二's last block is known to be carried over so
+        sec = sec or previous
         if sec:
             by_section[sec].append(t)
             previous = sec
