@@ -644,9 +644,11 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     observed = [(blk or _block_by_label(row.cells[0].text, blocks), row, values, hdr)
                 for blk, row, values, hdr in observed]
     unplaced = [o for o in observed if o[0] is None]
+    moved: dict[str, list] = {}  # rows a block passes on to a later one
     out = []
     for b in blocks:
         candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
+        candidates += moved.pop(b["heading"], [])
         # Each grid row goes to at most one of the block's rows, best matches
         # first: a row whose own label was lost must not take its neighbour's values.
         pairs = sorted(((label_similarity(row.cells[0].text, label), li, ri)
@@ -657,6 +659,14 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
             if s > MATCH_FLOOR and li not in match and ri not in match.values():
                 match[li] = ri
         by_order = _rows_by_order(b, candidates, match, unplaced)
+        # A row left over whose label names a later block's row clearly: the
+        # heading between them was missed (第二十条第（六）项 read as — | 第二),
+        # so (六)'s rows came under (五), whose own rows matched better ones.
+        later = {c["heading"] for c in blocks[blocks.index(b) + 1:]}
+        for ri, (_blk, row, values, hdr) in enumerate(candidates):
+            other = None if ri in match.values() else _block_by_label(row.cells[0].text, blocks)
+            if other in later:
+                moved.setdefault(other, []).append((other, row, values, hdr))
         for li, label in enumerate(b["rows"]):
             found = candidates[match[li]][1:] if li in match else None
             for ci, col in enumerate(b["columns"]):

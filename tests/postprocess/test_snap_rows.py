@@ -578,3 +578,17 @@ def test_section_2_a_heading_cut_into_pieces_starts_a_block_and_its_rows_tell_th
            if c.row_path.startswith("第二十条第（五）项")}
     assert got[("其他对外管理服务事项", "处理决定数量")] == 2
     assert got[("行政许可", "上一年项目数量")] == 3
+
+
+def test_section_2_rows_under_a_missed_heading_go_to_the_block_their_labels_name():
+    """(六)'s heading read as — | 第二 is missed, so 行政处罚 and 行政强制 come
+    under (五), whose own two rows match better grid rows; the leftovers'
+    labels name (六)'s rows clearly, so they are (六)'s."""
+    rows = [["第二十条第（五）项", "", "", ""], ["信息内容", "上一", "本年", "处理"],
+            ["行政许可", "216", "6", "1"], ["其他对外管理", "3", "1", "9"],
+            ["—", "第二", "", ""], ["信息内容", "上一", "本年", "处理"],
+            ["行政处", "58", "5", "9"], ["行政强制", "27", "1", "3"]]
+    out, version = snap.snap_section_二([_row_table(rows)], prior="2019")
+    got = {c.row_path: c.value for c in out if c.col_path == "上一年项目数量"}
+    assert got["第二十条第（五）项/行政许可"] == 216
+    assert got["第二十条第（六）项/行政处罚"] == 58 and got["第二十条第（六）项/行政强制"] == 27
