@@ -133,7 +133,7 @@ def piece_boxes(mask: np.ndarray) -> np.ndarray:
 
 def measure_char_height(stats: np.ndarray, dpi: float) -> float:
     """Median height of blobs that look like characters (not specks, not
-    lines), given the page's ink pieces (:func:`component_boxes`)."""
+    lines), given the page's ink pieces (:func:`piece_boxes`)."""
     h = stats[:, 3].astype(float)
     w = stats[:, 2].astype(float)
     # Plausible type sizes for body text are 6-20 pt: use that only as a sanity
@@ -345,7 +345,7 @@ def rule_to_rule_strokes(
         return keep
     cand = (free & good[key]).astype(np.uint8) * 255
     boxes = []
-    for sx, sy, sbw, sbh in component_boxes(cand)[0][:, :4].tolist():
+    for sx, sy, sbw, sbh in piece_boxes(cand).tolist():
         # Back on the full page: the columns that are covered enough.
         y, bh = r0 + sy, sbh
         x_lo, x_hi = max(0, sx * every - every), min(w, (sx + sbw) * every + every)
@@ -1036,7 +1036,7 @@ def _off_rings(work: ScanWork, idx: list[int]) -> list[int]:
     gap = ON_RING_GAP * ch
     left = min(work.blobs[i][0] for i in rest) - gap
     right = max(work.blobs[i][2] for i in rest) + gap
-    apart = [i for i in arcs if work.blobs[i][2] <= left or work.blobs[i][0] >= right]
+    apart = {i for i in arcs if work.blobs[i][2] <= left or work.blobs[i][0] >= right}
     return [i for i in idx if i not in apart] if apart else idx
 
 

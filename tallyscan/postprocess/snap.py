@@ -646,7 +646,7 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
     unplaced = [o for o in observed if o[0] is None]
     moved: dict[str, list] = {}  # rows a block passes on to a later one
     out = []
-    for b in blocks:
+    for k, b in enumerate(blocks):
         candidates = [(blk, row, values, hdr) for blk, row, values, hdr in observed if blk == b["heading"]]
         candidates += moved.pop(b["heading"], [])
         # Each grid row goes to at most one of the block's rows, best matches
@@ -662,7 +662,7 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
         # A row left over whose label names a later block's row clearly: the
         # heading between them was missed (第二十条第（六）项 read as — | 第二),
         # so (六)'s rows came under (五), whose own rows matched better ones.
-        later = {c["heading"] for c in blocks[blocks.index(b) + 1:]}
+        later = {c["heading"] for c in blocks[k + 1:]}
         for ri, (_blk, row, values, hdr) in enumerate(candidates):
             other = None if ri in match.values() else _block_by_label(row.cells[0].text, blocks)
             if other in later:
