@@ -213,13 +213,23 @@ def rotate_image(gray: np.ndarray, quarter_turns: int, skew_deg: float) -> np.nd
 # Ruling lines
 
 
+# Gaps a dashed rule may have between its dashes, in character heights. Along a
+# row, a faded dashed border's gaps reach most of a character height (0.6-0.8 on
+# 150 dpi faxes), and text chains into thick bands whatever the gap, which are
+# dropped. Down a column, digits stacked in consecutive rows sit less than a
+# character height apart: chained, they would pass for a rule.
+DASH_GAP_ALONG_ROW = 0.9
+DASH_GAP_DOWN_COLUMN = 0.6
+
+
 def dashed_rules(
     binary: np.ndarray, char_h: float, *, horizontal: bool, beside: np.ndarray | None = None
 ) -> np.ndarray:
     """Rules broken into dashes or dots (a fax, a worn print): ink that, once
     gaps under a quarter character height are bridged, runs 0.8 character
-    heights unbroken, pieces that line up with gaps under 0.6 character
-    heights between them, into a thin chain at least 4 character heights long.
+    heights unbroken, pieces that line up with gaps under DASH_GAP_ALONG_ROW
+    (DASH_GAP_DOWN_COLUMN for vertical rules) character heights between
+    them, into a thin chain at least 4 character heights long.
 
     A line of text has strokes at many heights, so its pieces chain into a
     thick band, not a thin one; such bands are dropped, and so are thin chains
@@ -231,7 +241,7 @@ def dashed_rules(
     beside = binary if beside is None else beside
     bridge = max(2, int(0.25 * char_h))
     piece = max(4, int(0.8 * char_h))
-    gap = max(2, int(0.6 * char_h))
+    gap = max(2, int((DASH_GAP_ALONG_ROW if horizontal else DASH_GAP_DOWN_COLUMN) * char_h))
     thin = max(3.0, 0.35 * char_h)
     along = (lambda n: (n, 1)) if horizontal else (lambda n: (1, n))
     across = (lambda n: (1, n)) if horizontal else (lambda n: (n, 1))

@@ -382,6 +382,27 @@ def test_dashed_rule_is_found_and_a_heading_baseline_is_not():
     assert mask[140:160].sum() == 0
 
 
+def test_a_faded_dashed_rule_with_gaps_near_a_character_high_is_found():
+    # syn06016's 150 dpi fax: dashes of about a character height with gaps of
+    # 0.6-0.8 of one; before, only gaps under 0.6 chained.
+    ch = 18.0
+    img = np.zeros((120, 500), np.uint8)
+    for x in range(10, 470, 32):  # dashes 18 px, gaps 14 px (0.78 ch)
+        img[60:62, x : x + 18] = 255
+    mask = scan.dashed_rules(img, ch, horizontal=True)
+    assert mask[60:62, 10:450].any(axis=0).sum() > 0.5 * 440
+
+
+def test_digits_stacked_down_a_column_are_no_dashed_rule():
+    # A column of "1"s in consecutive rows: strokes 0.8 character heights tall,
+    # 0.75 apart. Chained down the column they would look like a dotted rule.
+    ch = 20.0
+    img = np.zeros((400, 120), np.uint8)
+    for y in range(10, 380, 31):
+        img[y : y + 16, 60:63] = 255
+    assert not scan.dashed_rules(img, ch, horizontal=False).any()
+
+
 class _WidthEngine:
     """Reads a numeric-looking crop by its width: the first two characters
     ("30") of a narrow crop, the whole number of a wide one."""
