@@ -1840,9 +1840,6 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     sub = boxes[(cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)]
     if len(sub) < 6:
         return [], []
-    # Values: number-like runs right of the line's words.
-    values: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
     row_edges = np.array(table.row_edges) / s
 
     def rule_scrap(b: np.ndarray, num: bool) -> bool:
@@ -1851,14 +1848,21 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
         return num and b[3] - b[1] <= 0.35 * char_h and bool(
             (np.abs(row_edges - (b[1] + b[3]) / 2) <= 0.3 * char_h).any())
 
-    lines = [[(b, num) for b, num in line if not rule_scrap(b, num)]
-             for line in _line_tokens(sub, char_h)]
-    lines = [line for line in lines if line]
-    for line in lines:
-        words = [b for b, num in line if not num]
-        right = max((b[2] for b in words), default=-np.inf)
-        labels.extend(words)
-        values.extend(b for b, num in line if num and b[0] > right)
+    def tokens_of(lines_in):
+        """The lines less rule scraps; values (number-like runs right of
+        the line's words) and labels."""
+        lines_out = [[(b, num) for b, num in line if not rule_scrap(b, num)] for line in lines_in]
+        lines_out = [line for line in lines_out if line]
+        vals, labs = [], []
+        for line in lines_out:
+            words = [b for b, num in line if not num]
+            right = max((b[2] for b in words), default=-np.inf)
+            labs.extend(words)
+            vals.extend(b for b, num in line if num and b[0] > right)
+        return lines_out, vals, labs
+
+    plain = _line_tokens(sub, char_h)
+    lines, values, labels = tokens_of(plain)
     index = CellIndex([table])
 
     def cell_at(x: float, y: float) -> int | None:
@@ -1898,6 +1902,18 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
                 y = (a[1] + a[3] + b[1] + b[3]) / 4
                 pair_splits.append((float(a[2]), float(b[0]), float(y), lo / s, hi / s))
     v_splits, h_splits = _column_splits(table, values, labels, char_h, s, cell_at)
+    # Digits a fax ran together (9195 as one blob) look like words unless told
+    # apart by the page's character height. As values they show the value
+    # lines a lost row rule merged (only lines that show plain digits too: a
+    # header's two-line words in a smaller type pass that test alone; and
+    # only rows of values, not a wrapped number's tail). Not columns: a
+    # heading's brackets and characters would cut it.
+    fax = _line_tokens(sub, char_h, word_height(boxes, char_h))
+    fax = [f if any(num for _, num in p) else p for p, f in zip(plain, fax, strict=True)]
+    _, fax_values, fax_labels = tokens_of(fax)
+    for y, lo, hi in _column_splits(table, fax_values, fax_labels, char_h, s, cell_at, full_lines=True)[1]:
+        if all(abs(y - other) > 0.5 * char_h * s for other, _, _ in h_splits):
+            h_splits.append((y, lo, hi))
     v_splits += _label_value_splits(table, lines, edges, s, cell_at)
     for xa, xb, y, lo, hi in pair_splits:
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
@@ -1992,9 +2008,10 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
 
 
 def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarray],
-                   char_h: float, s: float, cell_at):
+                   char_h: float, s: float, cell_at, full_lines: bool = False):
     """The splits of :func:`text_splits` that come from value columns (at
-    least 3 values each) and value lines."""
+    least 3 values each) and value lines (``full_lines``: only a lower line
+    with values in at least 3 columns and half as many as the line above)."""
     if len(values) < 3:
         return [], []
     vals = np.array(values)
@@ -2040,6 +2057,8 @@ def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarr
         merged = [x for x in centres if cell_at(x, ya) is not None and cell_at(x, ya) == cell_at(x, yb)]
         if not merged:
             continue
+        if full_lines and len(lower) < max(3, len(upper) / 2):
+            continue  # the tail of a number wrapped in its cell (102 over 8), not a row
         top = float(lower[:, 1].min())
         # Just above the lower line: below the last ink that ends above it.
         above = np.concatenate([upper[:, 3], lab[(lab[:, 3] <= top + 0.2 * char_h) & (lab[:, 3] > upper[:, 1].min()), 3]])

@@ -146,6 +146,43 @@ def test_text_splits_find_lost_column_and_row_rules():
     assert len(out.cells) == 12
 
 
+def _fax_column_table(tail_only: bool):
+    """Three value rows whose row rules are lost in the first value column
+    (x 200-300) only, so that column's cell spans them. Its numbers are digits
+    a fax ran together (one blob 2.2 characters wide, a digit high); the other
+    columns hold plain digits. With ``tail_only`` the lower lines hold just a
+    wrapped number's last digit instead (102 over 8)."""
+    ch = 20.0
+    h = [(0, y, 600, y) for y in (0, 40, 160)] + [
+        seg for y in (80, 120) for seg in ((0, y, 200, y), (300, y, 600, y))]
+    v = [(x, 0, x, 160) for x in (0, 200, 300, 400, 500, 600)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert any(c.col == 1 and c.row_span == 3 for c in t.cells)
+    boxes = []
+    for y in (50, 90, 130):
+        boxes += [[x, y, x + ch, y + ch] for x in (20, 42, 64, 86)]  # the label
+        if tail_only and y > 50:
+            boxes.append([245, y + 4, 256, y + 19])  # one digit
+            continue
+        boxes.append([228, y + 4, 272, y + 19])  # 1028, run together
+        boxes += [[xc - 5, y + 4, xc + 6, y + 19] for xc in (350, 450, 550)]
+    return t, np.array(boxes, float), ch
+
+
+def test_text_splits_cut_a_column_whose_row_rules_a_fax_lost_between_run_together_numbers():
+    t, boxes, ch = _fax_column_table(tail_only=False)
+    _, h_splits = scan.text_splits(t, boxes, ch, 1.0)
+    ys = sorted(y for y, _, _ in h_splits)  # between each line's ink and the next's
+    assert len(ys) == 2 and 70 < ys[0] < 94 and 110 < ys[1] < 134
+    out = split_cells(t, [], h_splits, min_gap=ch)
+    assert not any(c.row_span > 1 for c in out.cells if c.col == 1 and c.row > 0)
+
+
+def test_text_splits_leave_a_numbers_wrapped_tail_in_its_cell():
+    t, boxes, ch = _fax_column_table(tail_only=True)
+    assert scan.text_splits(t, boxes, ch, 1.0)[1] == []
+
+
 def test_text_splits_cut_a_one_row_table_of_evenly_spaced_values():
     """Section 四 has one value row: its lost rules show only as values spaced
     evenly along the row (no column of 3 values to cluster)."""
