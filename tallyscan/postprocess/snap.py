@@ -746,12 +746,27 @@ def _under_header(values: list[Cell], header: list[Cell], names: list[str]) -> b
                for v, h in zip(values, header, strict=True)):
         return False
     texts = [h.text for h in header]
+    # No header cell names another column better than its own and better
+    # than that column's own header does (本年, the start of 本年增/减, where
+    # 上一年项目数量 should be, over 本年增/减's illegible cell: the grid shifted
+    # the row under a header that lost its first cell). Two cells read alike
+    # (采购项 twice) say nothing of a shift.
+    fits = [[_header_fit(text, name) for name in names] for text in texts]
+    for i in range(len(texts)):
+        if any(fits[i][j] > fits[i][i] and fits[i][j] > fits[j][j] for j in range(len(names)) if j != i):
+            return False
 
     def fit(shift: int) -> float:
         return sum(_starts_name(texts[i], names[i + shift])
                    for i in range(len(texts)) if 0 <= i + shift < len(names))
 
     return fit(0) >= max(fit(-1), fit(1))
+
+
+def _header_fit(text: str, column: str) -> float:
+    """How well a header cell's text names a column, read whole or by its
+    first characters (本年 of 本年增/减)."""
+    return max(label_similarity(text, column), _starts_name(text, column))
 
 
 def _starts_name(observed: str, name: str) -> float:
@@ -779,12 +794,9 @@ def _value_for_column(values: list[Cell], header: list[Cell] | None, index: int,
     if header:
         # Headers are read by their first characters (本年 of 本年增/减): a
         # header cell names the column its text best fits, whole or as a start.
-        def fit(text: str, column: str) -> float:
-            return max(label_similarity(text, column), _starts_name(text, column))
-
-        h = max(header, key=lambda c: fit(c.text, name))
-        if fit(h.text, name) >= 0.5 and all(fit(h.text, name) > fit(h.text, other)
-                                            for other in names if other != name):
+        h = max(header, key=lambda c: _header_fit(c.text, name))
+        if _header_fit(h.text, name) >= 0.5 and all(_header_fit(h.text, name) > _header_fit(h.text, other)
+                                                    for other in names if other != name):
             hx0, hx1 = h.bbox[0], h.bbox[2]
             overlap = [(min(hx1, v.bbox[2]) - max(hx0, v.bbox[0]), v) for v in values]
             ov, cell = max(overlap, key=lambda t: t[0], default=(0, None))

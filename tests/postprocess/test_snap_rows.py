@@ -515,6 +515,25 @@ def test_section_2_a_row_split_by_stray_rules_keeps_its_printed_values_in_order(
     assert got == {"规章": 7, "行政规范性文件": 0}
 
 
+def test_section_2_a_header_whose_first_cell_names_the_next_column_vouches_for_nothing():
+    """syn06005: (六)'s label cells swallowed the 上一年项目数量 column; three
+    value cells are left under three header cells, the first read 本年 (the
+    start of 本年增/减). In order they would put 本年增/减's 4 under
+    上一年项目数量, called `ok`; the header says otherwise, so nothing here is
+    vouched for, and 本年增/减 takes the value under its header."""
+    rows = [["第二十条第（六）项", "", "", ""], ["信息内容", "", "本年", "1", "处理"],
+            ["行政强制", "", "4", "", "3"]]
+    t = _row_table(rows)
+    for r in (1, 2):
+        t.cells = [c for c in t.cells if (c.row, c.col) != (r, 1)]
+        label = next(c for c in t.cells if (c.row, c.col) == (r, 0))
+        label.col_span, label.bbox = 2, (0.0, r * 10.0, 20.0, r * 10.0 + 10)
+    out, _ = snap.snap_section_二([t], prior="2019")
+    got = {c.col_path: (c.value, c.status) for c in out if c.row_path == "第二十条第（六）项/行政强制"}
+    assert all(status != "ok" for _, status in got.values())
+    assert got["本年增/减"] == (4, "low_confidence")
+
+
 def test_section_2_values_under_a_header_that_lost_a_cell_are_placed_in_order_and_flagged():
     """(八)'s header row lost its 上一年项目数量 cell (merged into the heading
     above it): the row still has as many value cells as the block's columns,
