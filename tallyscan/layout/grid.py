@@ -465,13 +465,15 @@ def _slot_groups(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray) -> _Union
     return uf
 
 
-def _gap_runs(present: np.ndarray, inside: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Runs ``[a, b)`` of one line's missing stretch, all ``inside``, never at
-    the table's edge: those with the line present just before and just after
-    the run; and, apart, those one slot long with the line present for two
-    slots on one side and the group's own edge on the other (a rule faded at
-    its end, where it met another rule, or one that ends there)."""
-    both, one = [], []
+def _gap_runs(present: np.ndarray, inside: np.ndarray
+              ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Runs ``[a, b)`` of one line's missing stretch, all ``inside``: those
+    with the line present just before and just after the run; and, apart,
+    those one slot long with the line present for two slots on one side and
+    the group's own edge on the other (a rule faded at its end, where it met
+    another rule, or one that ends there); and those reaching the table's
+    edge, with the line present beyond them for at least as many slots."""
+    both, one, edge = [], [], []
     k, n = 0, len(present)
     while k < n:
         if present[k] or not inside[k]:
@@ -481,13 +483,16 @@ def _gap_runs(present: np.ndarray, inside: np.ndarray) -> tuple[list[tuple[int, 
         while k < n and not present[k] and inside[k]:
             k += 1
         if a == 0 or k == n:
+            beyond = present[k : 2 * k] if a == 0 else present[max(2 * a - n, 0) : a]
+            if 0 < len(beyond) == k - a and beyond.all():
+                edge.append((a, k))
             continue
         if present[a - 1] and present[k]:
             both.append((a, k))
         elif k - a == 1 and (present[max(a - 2, 0) : a].all() if present[a - 1]
                              else k + 2 <= n and present[k : k + 2].all()):
             one.append((a, k))
-    return both, one
+    return both, one, edge
 
 
 def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
@@ -517,25 +522,41 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
         mended = False
         for g in sorted(odd):
             r0, c0, r1, c1, _ = odd[g]
-            one_sided, two_sided = [], False
+            one_sided, at_edge, two_sided = [], [], False
             for c in range(c0, c1):
                 inside = (group[:, c] == g) & (group[:, c + 1] == g)
-                both, one = _gap_runs(v_sep[:, c], inside)
+                both, one, edge = _gap_runs(v_sep[:, c], inside)
                 for a, b in both:
                     v_sep[a:b, c] = mended = two_sided = True
                 one_sided += [(v_sep, (slice(a, b), c)) for a, b in one]
+                at_edge += [(v_sep, (slice(a, b), c)) for a, b in edge]
             for r in range(r0, r1):
                 inside = (group[r, :] == g) & (group[r + 1, :] == g)
-                both, one = _gap_runs(h_sep[r, :], inside)
+                both, one, _ = _gap_runs(h_sep[r, :], inside)
                 for a, b in both:
                     h_sep[r, a:b] = mended = two_sided = True
                 one_sided += [(h_sep, (r, slice(a, b))) for a, b in one]
-            if two_sided or not one_sided:
+            if two_sided or not (one_sided or at_edge):
                 continue
             slots = group == g
             for sep, where in one_sided:
                 sep[where] = True
                 if _leaves_rectangles(slots, v_sep, h_sep):
+                    mended = True
+                    break
+                sep[where] = False
+            if mended:
+                continue
+            # A column rule lost where it reaches the table's top or bottom
+            # edge is restored if that leaves fewer of the group's slots in odd
+            # shapes: growing them to a rectangle would swallow the rule along
+            # its whole length. (Only column rules: a table continued from the
+            # page before, or onto the next, is cut across its columns there;
+            # at its left edge, a label spanning many rows is the template's.)
+            odd_now = _odd_slots(slots, v_sep, h_sep)
+            for sep, where in at_edge:
+                sep[where] = True
+                if _odd_slots(slots, v_sep, h_sep) < odd_now:
                     mended = True
                     break
                 sep[where] = False
@@ -551,6 +572,14 @@ def _leaves_rectangles(slots: np.ndarray, v_sep: np.ndarray, h_sep: np.ndarray) 
     uf = _slot_groups(R, C, v_sep, h_sep)
     boxes = _group_boxes(uf, R, C)
     return all(_is_rectangle(boxes[uf.find(r * C + c)]) for r, c in np.argwhere(slots).tolist())
+
+
+def _odd_slots(slots: np.ndarray, v_sep: np.ndarray, h_sep: np.ndarray) -> int:
+    """How many of the given slots fall into groups that are not rectangles."""
+    R, C = slots.shape
+    uf = _slot_groups(R, C, v_sep, h_sep)
+    boxes = _group_boxes(uf, R, C)
+    return sum(1 for r, c in np.argwhere(slots).tolist() if not _is_rectangle(boxes[uf.find(r * C + c)]))
 
 
 def _group_boxes(uf: _UnionFind, R: int, C: int) -> dict[int, list[int]]:

@@ -337,6 +337,20 @@ def test_a_rule_missing_along_its_end_is_not_invented():
     assert 50.0 not in [round(x) for x in t.col_edges]
 
 
+def test_a_column_rule_lost_at_the_tables_top_edge_keeps_its_columns():
+    """A table continued from the page before starts mid-section: the rule at
+    x=50 is lost over its first rows (a faint dashed rule, syn06016) and
+    present below for as many rows. Grown to a rectangle, the L it leaves
+    would swallow every label column down the table; restored, the columns
+    are as with the whole rule."""
+    xs, hs, vs = _label_columns_with_faded_rule(gap=None)
+    vs = [v for v in vs if v[0] != 50.0] + [vline(50, 55, 120)]
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    (whole,) = build_tables(*_label_columns_with_faded_rule(gap=None)[1:], tolerance=TOL)
+    assert t.col_edges == pytest.approx(xs)
+    assert set(spans(t)) == set(spans(whole))
+
+
 def _label_area_under_a_spanning_row(fade_top: bool):
     """Section 三's label area below a row whose label spans every label column
     (二、上年结转…, y 0-20): 三、本年度办理结果 (x 0-50) over rows 20-140;
