@@ -18,7 +18,7 @@ _NUMBER = re.compile(r"[-−－]?\d+(?:\.\d+)?")
 @dataclass(frozen=True)
 class ParsedNumber:
     value: int | float | None  # None when the text holds no number at all
-    kind: str  # "number", "dotted", "zero-mark", "blank", "unreadable"
+    kind: str  # "number", "dotted", "shrunk-sign", "zero-mark", "blank", "unreadable"
 
 
 def normalise(text: str) -> str:
@@ -28,9 +28,18 @@ def normalise(text: str) -> str:
     return t
 
 
-def parse_number(text: str, *, decimal: bool = False) -> ParsedNumber:
-    """Parse a cell's text. ``decimal`` allows a fractional value (万元 amounts)."""
+# A minus sign a fax shrank to a dot, before the digits of a signed change (.3).
+_SHRUNK_MINUS = re.compile(r"^[.·・](?=\d)")
+
+
+def parse_number(text: str, *, decimal: bool = False, signed: bool = False) -> ParsedNumber:
+    """Parse a cell's text. ``decimal`` allows a fractional value (万元 amounts);
+    ``signed``: the column holds signed changes (本年增/减), where a dot before
+    the digits is a minus sign a fax shrank (a count is never written .3)."""
     t = normalise(text)
+    if signed and _SHRUNK_MINUS.match(t):
+        p = parse_number("-" + t[1:], decimal=decimal)
+        return ParsedNumber(p.value, "shrunk-sign") if p.kind == "number" else p
     if t == "":
         return ParsedNumber(0, "blank")
     if t in ZERO_MARKS or set(t) <= {"—", "-", "一", "－", "─"}:

@@ -291,7 +291,7 @@ _CUT_SHORT = re.compile(r"\d[.,，．]\s*$")
 
 def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, page: int | None,
               template: str, decimal: bool = False, table: Table | None = None,
-              guess: str | None = None, irregular: bool = False) -> CanonicalCell:
+              guess: str | None = None, irregular: bool = False, signed: bool = False) -> CanonicalCell:
     """The canonical cell read from grid cell ``cell`` (None: missing).
 
     ``guess`` says why the grid cell was chosen by position rather than by the
@@ -302,7 +302,7 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
     if cell is None:
         return CanonicalCell(section, row_path, col_path, None, "", 0.0, "missing", template=template)
     reading: Reading = cell.reading
-    parsed = parse_number(reading.text, decimal=decimal)
+    parsed = parse_number(reading.text, decimal=decimal, signed=signed)
     confidence = float(reading.confidence)
     # Readings never trusted on the recogniser's confidence alone, however sure it is.
     if not guess and _CUT_SHORT.search(reading.text):
@@ -310,6 +310,8 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         guess = f"read {reading.text!r}: digits after its last separator may be lost"
     elif not guess and parsed.kind == "dotted":
         guess = f"read {reading.text!r}: a count has no decimals, so its point was taken for a speck"
+    elif not guess and parsed.kind == "shrunk-sign":
+        guess = f"read {reading.text!r}: the dot before the digits was taken for a minus sign"
     if guess:
         confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
     status = "ok"
@@ -682,7 +684,7 @@ def snap_section_二(tables: list[Table], prior: str | None = None) -> tuple[lis
                              "rows beside it" + (f", and {guess}" if guess else ""))
                 out.append(make_cell("二", f"{b['heading']}/{label}", col, cell,
                                      found[0].page if found else None, version,
-                                     decimal=b.get("decimal", False),
+                                     decimal=b.get("decimal", False), signed=col in b.get("signed", ()),
                                      table=found[0].table if found else None, guess=guess))
     return out, version
 

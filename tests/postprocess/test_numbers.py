@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tallyscan.postprocess.numbers import parse_number
+from tallyscan.postprocess.numbers import ParsedNumber, parse_number
 
 GOLDEN = Path(__file__).parent / "golden" / "numbers.csv"
 
@@ -27,3 +27,13 @@ def test_parse_number_golden(text, decimal, value, kind):
 def test_thousands_separator_only_between_groups_of_three():
     # "1,23" is not a thousands separator: keep the leading number only.
     assert parse_number("1,23").value == 1
+
+
+def test_a_dot_before_a_signed_change_is_a_shrunk_minus_sign():
+    # 本年增/减 on a fax: the minus shrank to a dot (syn06020, syn06027, syn06039).
+    assert parse_number(".3", signed=True) == ParsedNumber(-3, "shrunk-sign")
+    assert parse_number("·12", signed=True) == ParsedNumber(-12, "shrunk-sign")
+    # Only in a signed column, and only before digits.
+    assert parse_number(".3").value == 3
+    assert parse_number("-3", signed=True) == ParsedNumber(-3, "number")
+    assert parse_number("3", signed=True) == ParsedNumber(3, "number")

@@ -611,3 +611,13 @@ def test_section_2_rows_under_a_missed_heading_go_to_the_block_their_labels_name
     got = {c.row_path: c.value for c in out if c.col_path == "上一年项目数量"}
     assert got["第二十条第（五）项/行政许可"] == 216
     assert got["第二十条第（六）项/行政处罚"] == 58 and got["第二十条第（六）项/行政强制"] == 27
+
+
+def test_section_2_a_signed_change_read_with_a_dot_for_its_minus_is_negative_and_flagged():
+    rows = [["第二十条第（五）项", "", "", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政许可", "5", ".3", "1776"]]
+    out, _ = snap.snap_section_二([_row_table(rows)], prior="2019")
+    got = {c.col_path: c for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+    assert (got["本年增/减"].value, got["本年增/减"].status) == (-3, "low_confidence")
+    assert "minus" in got["本年增/减"].reason
+    assert (got["上一年项目数量"].value, got["上一年项目数量"].status) == (5, "ok")
