@@ -1915,6 +1915,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
         if all(abs(y - other) > 0.5 * char_h * s for other, _, _ in h_splits):
             h_splits.append((y, lo, hi))
     v_splits += _label_value_splits(table, lines, edges, s, cell_at)
+    v_splits += _lost_label_rule_splits(table, lines, char_h, s, cell_at)
     for xa, xb, y, lo, hi in pair_splits:
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
@@ -1946,6 +1947,43 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_a
             inner = edges[cell.col + 1 : cell.col + cell.col_span]
             _, y0, _, y1 = cell.bbox
             out += [(float(e) * s, y0, y1) for e in inner if right < e < b[0]]
+    return out
+
+
+def _lost_label_rule_splits(table: Table, lines, char_h: float, s: float, cell_at):
+    """Cuts for the rule between the labels and the first value column lost
+    down the whole table (a faint dashed rule): a column of values (at least
+    3, by their centres) each in one cell with its row's label, clear of the
+    labels' right ends, is cut from the labels just left of the values."""
+    pairs = []  # (value box, words' right end, cell index)
+    for line in lines:
+        words = [b for b, num in line if not num]
+        if not words:
+            continue
+        for b, num in line:
+            if not num:
+                continue
+            c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            mine = [w for w in words if w[2] < b[0] and cell_at((w[0] + w[2]) / 2, (w[1] + w[3]) / 2) == c]
+            if c is not None and mine:
+                pairs.append((b, max(w[2] for w in mine), c))
+    if len(pairs) < 3:
+        return []
+    vals = np.array([b for b, _, _ in pairs])
+    out = []
+    for cluster in _columns_by_centre((vals[:, 0] + vals[:, 2]) / 2, 0.8 * char_h):
+        if len(cluster) < 3:
+            continue
+        right = max(pairs[i][1] for i in cluster)
+        left = min(float(vals[i, 0]) for i in cluster)
+        if left - right < char_h:
+            continue
+        # Close to the values: a scrap of the lost rule between them and the
+        # labels (read as a 1) stays with the labels.
+        x = max((right + left) / 2, left - 0.6 * char_h) * s
+        for c in {pairs[i][2] for i in cluster}:
+            _, y0, _, y1 = table.cells[c].bbox
+            out.append((x, y0, y1))
     return out
 
 

@@ -183,6 +183,35 @@ def test_text_splits_leave_a_numbers_wrapped_tail_in_its_cell():
     assert scan.text_splits(t, boxes, ch, 1.0)[1] == []
 
 
+def _labels_with_values_in_their_cells(gap_chars: float):
+    """Three rows whose rule between the labels (x 40-82) and the first value
+    column was lost down the whole table (syn06039's faint dashed rule): each
+    label cell (x 0-300) also holds its row's value, ``gap_chars`` character
+    heights right of the label; the second value column (300-400) kept its rules."""
+    ch = 20.0
+    h = [(0, y, 400, y) for y in (0, 40, 80, 120)]
+    v = [(x, 0, x, 120) for x in (0, 300, 400)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    x_value = 82 + gap_chars * ch
+    rows = [(y, [(40, "w"), (62, "w"), (x_value, "d"), (345, "d")]) for y in (10, 50, 90)]
+    return t, _boxes_for(rows, ch), ch
+
+
+def test_text_splits_cut_labels_from_values_whose_rule_was_lost_down_the_table():
+    t, boxes, ch = _labels_with_values_in_their_cells(gap_chars=8.0)
+    v_splits, _ = scan.text_splits(t, boxes, ch, 1.0)
+    # Just left of the values (242), not midway: a scrap of the lost rule
+    # between labels and values stays with the labels.
+    assert sorted({round(x) for x, _, _ in v_splits}) == [230]
+    out = split_cells(t, v_splits, [], min_gap=ch)
+    assert out.n_cols == 3 and all(c.col_span == 1 for c in out.cells)
+
+
+def test_text_splits_leave_a_number_set_close_after_its_label_alone():
+    t, boxes, ch = _labels_with_values_in_their_cells(gap_chars=0.5)
+    assert scan.text_splits(t, boxes, ch, 1.0)[0] == []
+
+
 def test_text_splits_cut_a_one_row_table_of_evenly_spaced_values():
     """Section 四 has one value row: its lost rules show only as values spaced
     evenly along the row (no column of 3 values to cluster)."""
