@@ -1828,7 +1828,9 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     that holds values of two columns is cut midway between the columns; one
     that holds two value lines is cut just above the lower line, through the
     labels beside it that do not reach past it (values sit on their label's
-    first line). Returns (v_splits, h_splits) for :func:`grid.split_cells`.
+    first line); one that holds its row's label and, clear of it, a value of
+    such a column is cut just left of the value. Returns (v_splits, h_splits)
+    for :func:`grid.split_cells`.
     """
     from tallyscan.layout.grid import CellIndex
 
