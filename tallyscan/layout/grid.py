@@ -539,12 +539,8 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
             if two_sided or not (one_sided or at_edge):
                 continue
             slots = group == g
-            for sep, where in one_sided:
-                sep[where] = True
-                if _leaves_rectangles(slots, v_sep, h_sep):
-                    mended = True
-                    break
-                sep[where] = False
+            if _restore_first(one_sided, lambda slots=slots: _leaves_rectangles(slots, v_sep, h_sep)):
+                mended = True
             if mended:
                 continue
             # A column rule lost where it reaches the table's top or bottom
@@ -554,15 +550,22 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
             # page before, or onto the next, is cut across its columns there;
             # at its left edge, a label spanning many rows is the template's.)
             odd_now = _odd_slots(slots, v_sep, h_sep)
-            for sep, where in at_edge:
-                sep[where] = True
-                if _odd_slots(slots, v_sep, h_sep) < odd_now:
-                    mended = True
-                    break
-                sep[where] = False
+            if _restore_first(at_edge, lambda slots=slots, odd=odd_now: _odd_slots(slots, v_sep, h_sep) < odd):
+                mended = True
         if not mended:
             break
     return v_sep, h_sep
+
+
+def _restore_first(stretches: list, accept) -> bool:
+    """Restore the first of ``stretches`` (a boundary array and its index) for
+    which ``accept()`` holds afterwards; the others are left as they were."""
+    for sep, where in stretches:
+        sep[where] = True
+        if accept():
+            return True
+        sep[where] = False
+    return False
 
 
 def _leaves_rectangles(slots: np.ndarray, v_sep: np.ndarray, h_sep: np.ndarray) -> bool:

@@ -798,10 +798,11 @@ def analyse_page(
     tables = build_tables(h_segs, v_segs, tolerance=0.6 * char_h * s, min_coverage=0.5, page=index)
     tables = [t for t in tables if t.n_rows >= 1 and t.n_cols >= 2]
     ink, boxes = text_blobs(binary, cv2.bitwise_or(horiz, vert), char_h)
-    tables = [split_cells(t, *text_splits(t, boxes, char_h, s), min_gap=char_h * s) for t in tables]
+    word_h = word_height(boxes, char_h)
+    tables = [split_cells(t, *text_splits(t, boxes, char_h, s, word_h), min_gap=char_h * s) for t in tables]
     tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
-    tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index))
-    carried = carried_over_block(boxes, char_h, s, index, tables)
+    tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index, word_h))
+    carried = carried_over_block(boxes, char_h, s, index, tables, word_h)
     if carried is not None:
         tables = [carried, *tables]
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, ring_band=band, page_ink=binary)
@@ -1780,14 +1781,9 @@ def word_height(boxes: np.ndarray, char_h: float) -> float:
     return float(np.percentile(h, 80)) if len(h) >= 10 else char_h
 
 
-def _line_tokens(
-    boxes: np.ndarray, char_h: float, word_h: float | None = None
-) -> list[list[tuple[np.ndarray, bool]]]:
-    """Text lines as runs of blobs cut at gaps wider than 0.6 character
-    heights, each run with whether it looks like a number rather than words:
-    its pieces are digits (upright, narrower than tall) or dashes (flat), or,
-    given the height ``word_h`` of a CJK character, digits run together (on a
-    fax-like page: as tall as a digit, shorter than a character)."""
+def _line_runs(boxes: np.ndarray, char_h: float) -> list[list[np.ndarray]]:
+    """Text lines as runs of blobs (each an array of boxes) cut at gaps wider
+    than 0.6 character heights."""
     out = []
     for line in group_lines(boxes, char_h):
         b = boxes[line]
@@ -1801,7 +1797,23 @@ def _line_tokens(
                 continue
             if k < len(b):
                 reach = rights[k]
-            run = b[start:k]
+            runs.append(b[start:k])
+            start = k
+        out.append(runs)
+    return out
+
+
+def _classify_runs(lines: list[list[np.ndarray]], char_h: float, word_h: float | None = None
+                   ) -> list[list[tuple[np.ndarray, bool]]]:
+    """Each run of :func:`_line_runs` as its box and whether it looks like a
+    number rather than words: its pieces are digits (upright, narrower than
+    tall) or dashes (flat), or, given the height ``word_h`` of a CJK
+    character, digits run together (on a fax-like page: as tall as a digit,
+    shorter than a character)."""
+    out = []
+    for line in lines:
+        runs = []
+        for run in line:
             w, h = run[:, 2] - run[:, 0], run[:, 3] - run[:, 1]
             digit = (w <= 0.85 * np.maximum(h, 0.8 * char_h)) & (h <= 1.3 * char_h)
             dash = (h <= 0.35 * char_h) & (w <= 2.5 * char_h)
@@ -1813,12 +1825,26 @@ def _line_tokens(
             numeric = numeric and run[:, 2].max() - run[:, 0].min() <= 8 * char_h
             box = np.array([run[:, 0].min(), run[:, 1].min(), run[:, 2].max(), run[:, 3].max()])
             runs.append((box, numeric))
-            start = k
         out.append(runs)
     return out
 
 
-def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
+def _line_tokens(
+    boxes: np.ndarray, char_h: float, word_h: float | None = None
+) -> list[list[tuple[np.ndarray, bool]]]:
+    """Text lines as runs of blobs, each with whether it looks like a number
+    (:func:`_line_runs`, :func:`_classify_runs`)."""
+    return _classify_runs(_line_runs(boxes, char_h), char_h, word_h)
+
+
+def _words_and_values(line: list[tuple[np.ndarray, bool]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A line's word runs, and its values: number-like runs right of its last word."""
+    words = [b for b, num in line if not num]
+    right = max((b[2] for b in words), default=-np.inf)
+    return words, [b for b, num in line if num and b[0] > right]
+
+
+def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h: float | None = None):
     """Where a table's cells must be cut because the values inside them sit in
     separate columns or lines (the rules between them were erased or too broken
     to find).
@@ -1829,8 +1855,9 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     that holds two value lines is cut just above the lower line, through the
     labels beside it that do not reach past it (values sit on their label's
     first line); one that holds its row's label and, clear of it, a value of
-    such a column is cut just left of the value. Returns (v_splits, h_splits)
-    for :func:`grid.split_cells`.
+    such a column is cut just left of the value. ``word_h``: the page's CJK
+    character height (:func:`word_height` of ``boxes`` when not given).
+    Returns (v_splits, h_splits) for :func:`grid.split_cells`.
     """
     from tallyscan.layout.grid import CellIndex
 
@@ -1851,19 +1878,18 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
             (np.abs(row_edges - (b[1] + b[3]) / 2) <= 0.3 * char_h).any())
 
     def tokens_of(lines_in):
-        """The lines less rule scraps; values (number-like runs right of
-        the line's words) and labels."""
+        """The lines less rule scraps; their values and labels (:func:`_words_and_values`)."""
         lines_out = [[(b, num) for b, num in line if not rule_scrap(b, num)] for line in lines_in]
         lines_out = [line for line in lines_out if line]
         vals, labs = [], []
         for line in lines_out:
-            words = [b for b, num in line if not num]
-            right = max((b[2] for b in words), default=-np.inf)
+            words, line_values = _words_and_values(line)
             labs.extend(words)
-            vals.extend(b for b, num in line if num and b[0] > right)
+            vals.extend(line_values)
         return lines_out, vals, labs
 
-    plain = _line_tokens(sub, char_h)
+    line_runs = _line_runs(sub, char_h)
+    plain = _classify_runs(line_runs, char_h)
     lines, values, labels = tokens_of(plain)
     index = CellIndex([table])
 
@@ -1910,7 +1936,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float):
     # header's two-line words in a smaller type pass that test alone; and
     # only rows of values, not a wrapped number's tail). Not columns: a
     # heading's brackets and characters would cut it.
-    fax = _line_tokens(sub, char_h, word_height(boxes, char_h))
+    fax = _classify_runs(line_runs, char_h, word_height(boxes, char_h) if word_h is None else word_h)
     fax = [f if any(num for _, num in p) else p for p, f in zip(plain, fax, strict=True)]
     _, fax_values, fax_labels = tokens_of(fax)
     for y, lo, hi in _column_splits(table, fax_values, fax_labels, char_h, s, cell_at, full_lines=True)[1]:
@@ -2125,7 +2151,7 @@ def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarr
 
 
 def aligned_tables(
-    boxes: np.ndarray, char_h: float, s: float, page: int
+    boxes: np.ndarray, char_h: float, s: float, page: int, word_h: float | None = None
 ) -> list[tuple[Table, np.ndarray]]:
     """Tables found from text alignment alone, for a page (or the part of one)
     whose rules are gone (a fax-like scan).
@@ -2140,13 +2166,13 @@ def aligned_tables(
     second line is a row of empty values, which the snapper passes over), and
     up to four lines of words just above it (column headers, which tell the
     section) are rows too. Left of the first value column is one label column.
-    Boxes and the result are as in :func:`text_splits`: pixels in, points out;
-    each table comes with the (n, 3) x, y centres (points) and line numbers of
-    the values it was built from.
+    Boxes, ``word_h`` and the result are as in :func:`text_splits`: pixels in,
+    points out; each table comes with the (n, 3) x, y centres (points) and line
+    numbers of the values it was built from.
     """
     if len(boxes) < 6:
         return []
-    info = _aligned_lines(boxes, char_h, word_height(boxes, char_h))
+    info = _aligned_lines(boxes, char_h, word_height(boxes, char_h) if word_h is None else word_h)
     if info is None:
         return []
     value_lines = [i for i, line in enumerate(info) if len(line.values) >= 2]
@@ -2183,7 +2209,7 @@ CARRIED_MAX_VALUES = 4
 
 
 def carried_over_block(boxes: np.ndarray, char_h: float, s: float, page: int,
-                       tables: list[Table]) -> Table | None:
+                       tables: list[Table], word_h: float | None = None) -> Table | None:
     """The end of a table carried over to the top of this page with its rules
     lost (doc013: section 二's block (八), 信息内容 over 行政事业性收费 | 0,
     printed above section 三's table): on a page after the first, lines above
@@ -2191,14 +2217,15 @@ def carried_over_block(boxes: np.ndarray, char_h: float, s: float, page: int,
     apart from them, as many values as each other, with the header lines just
     above them. An unruled table (its cells never vouched for), marked
     ``carried_over``: the snapper keeps it only where its words read as
-    section 二's. Boxes in pixels, the table in points."""
+    section 二's. Boxes in pixels, the table in points; ``word_h`` as in
+    :func:`text_splits`."""
     if page == 0 or not tables or len(boxes) == 0:
         return None
     top = min(t.bbox[1] for t in tables) / s
     above = boxes[boxes[:, 3] < top]
     if len(above) < 6:
         return None
-    info = _aligned_lines(above, char_h, word_height(boxes, char_h))
+    info = _aligned_lines(above, char_h, word_height(boxes, char_h) if word_h is None else word_h)
     if info is None:
         return None
     rows = [i for i, ln in enumerate(info)
@@ -2260,11 +2287,10 @@ def _aligned_lines(boxes: np.ndarray, char_h: float, word_h: float) -> list[_Ali
              if max(b[3] - b[1] for b, _ in ln) >= 0.6 * word_h]
     info = []
     for ln in lines:
-        words = [b for b, num in ln if not num]
-        right = max((b[2] for b in words), default=-np.inf)
+        words, values = _words_and_values(ln)
         info.append(_AlignedLine(
             top=min(b[1] for b, _ in ln), bottom=max(b[3] for b, _ in ln),
-            values=[b for b, num in ln if num and b[0] > right], words=words,
+            values=values, words=words,
             tall=max(b[3] - b[1] for b, _ in ln) > 1.25 * word_h,
             left=min(b[0] for b, _ in ln), right=max(b[2] for b, _ in ln)))
     return info
