@@ -30,6 +30,11 @@ class Reading:
     # Left unread on purpose (a header or parent label the snapper does not
     # need): the cell holds words, whatever its empty text suggests.
     unread: bool = False
+    # A minus sign the recogniser missed: ink just left of the crop, read
+    # with the digits as a minus before them (a fax shrinks the sign to a
+    # short dash the crop leaves out). Only looked for in section 二's narrow
+    # tables; the snapper takes it for a minus in a signed column (本年增/减).
+    sign_mark: bool = False
 
     @classmethod
     def exact(cls, text: str) -> Reading:

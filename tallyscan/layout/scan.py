@@ -1641,6 +1641,8 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
     shrank to a dot, or a speck) is read again with that ink in view; if the
     two readings differ, neither is trusted: the cell's confidence drops
     below the bar, so a person decides rather than a guess passing as sure.
+    Where the wider reading is the same digits after a minus sign, the
+    reading is marked (``Reading.sign_mark``) for the snapper.
 
     Only in narrow tables (section 二's, at most SIGNED_TABLE_COLS columns):
     the only signed numbers of the template (本年增/减) are there, and no
@@ -1675,8 +1677,13 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
         return
     wide = engine.recognize([img for _, img in again], numeric=True)
     for (target, _), r in zip(again, wide, strict=True):
-        if r.text.strip() != target.reading.text.strip():
+        text, seen = target.reading.text.strip(), r.text.strip()
+        if seen != text:
             target.reading.confidence = min(target.reading.confidence, r.confidence) * 0.5
+            # Read as a minus sign before the same digits: the snapper takes it
+            # for one in a signed column (a mark in the crop's own view, above,
+            # is as often a speck).
+            target.reading.sign_mark = seen[:1] in "-—−" and seen[1:] == text
 
 
 def _mark_in_front(ink: np.ndarray, ch: float) -> bool:
@@ -1936,7 +1943,9 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
     # header's two-line words in a smaller type pass that test alone; and
     # only rows of values, not a wrapped number's tail). Not columns: a
     # heading's brackets and characters would cut it.
-    fax = _classify_runs(line_runs, char_h, word_height(boxes, char_h) if word_h is None else word_h)
+    if word_h is None:
+        word_h = word_height(boxes, char_h)
+    fax = _classify_runs(line_runs, char_h, word_h)
     fax = [f if any(num for _, num in p) else p for p, f in zip(plain, fax, strict=True)]
     _, fax_values, fax_labels = tokens_of(fax)
     for y, lo, hi in _column_splits(table, fax_values, fax_labels, char_h, s, cell_at, full_lines=True)[1]:
@@ -1944,6 +1953,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
             h_splits.append((y, lo, hi))
     v_splits += _label_value_splits(table, lines, edges, s, cell_at)
     v_splits += _lost_label_rule_splits(table, lines, char_h, s, cell_at)
+    v_splits += _spanned_edge_splits(table, lines, edges, char_h, word_h, s, cell_at)
     for xa, xb, y, lo, hi in pair_splits:
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
@@ -1975,6 +1985,49 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_a
             inner = edges[cell.col + 1 : cell.col + cell.col_span]
             _, y0, _, y1 = cell.bbox
             out += [(float(e) * s, y0, y1) for e in inner if right < e < b[0]]
+    return out
+
+
+def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, word_h: float,
+                         s: float, cell_at):
+    """Cuts for a column rule lost in one cell of values: a cell of no words
+    (nothing as tall as a CJK character, ``word_h``) spanning columns the
+    table has, with a value each side of one of their edges and nothing
+    across it (36 and 0 read together as 360), is cut at that edge. A value
+    is a run at least half a character tall (digits, however run together)
+    or one centred in its column (a dash); a speck is neither."""
+    clear = 0.2 * char_h
+    out = []
+    for line in lines:
+        by_cell: dict[int, list[np.ndarray]] = {}
+        worded: set[int] = set()
+        for b, _ in line:
+            c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            if c is None:
+                continue
+            if b[3] - b[1] > 0.9 * word_h:
+                worded.add(c)
+            else:
+                by_cell.setdefault(c, []).append(b)
+        for c, runs in by_cell.items():
+            cell = table.cells[c]
+            if c in worded or cell.col_span < 2 or len(runs) < 2:
+                continue
+
+            def value_in(lo: float, hi: float, runs=runs) -> bool:
+                middle = (lo + hi) / 2
+                return any(b[0] >= lo and b[2] <= hi and (
+                    b[3] - b[1] >= 0.5 * char_h or abs((b[0] + b[2]) / 2 - middle) <= 0.3 * char_h)
+                    for b in runs)
+
+            _, y0, _, y1 = cell.bbox
+            span = edges[cell.col : cell.col + cell.col_span + 1]
+            for k in range(1, len(span) - 1):
+                e = span[k]
+                if any(b[0] - clear < e < b[2] + clear for b in runs):
+                    continue
+                if value_in(span[k - 1], e) and value_in(e, span[k + 1]):
+                    out.append((float(e) * s, y0, y1))
     return out
 
 

@@ -18,7 +18,7 @@ _NUMBER = re.compile(r"[-−－]?\d+(?:\.\d+)?")
 @dataclass(frozen=True)
 class ParsedNumber:
     value: int | float | None  # None when the text holds no number at all
-    kind: str  # "number", "dotted", "shrunk-sign", "zero-mark", "blank", "unreadable"
+    kind: str  # "number", "dotted", "shrunk-sign", "sign-mark", "zero-mark", "blank", "unreadable"
 
 
 def normalise(text: str) -> str:

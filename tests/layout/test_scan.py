@@ -257,6 +257,42 @@ def test_text_splits_take_flat_scraps_on_the_rules_for_the_rules():
     assert [round(x) for x, _, _ in v_splits] == [358]
 
 
+def _values_across_a_lost_edge(left: tuple[float, float, float, float],
+                               right: tuple[float, float, float, float]):
+    """A five-column table (labels 0-200, values 200-300, 300-400, 400-500,
+    500-600) whose rule at x 400 is lost in its last row only (syn06036's 36
+    and 0 read together as 360): that row's cell spans 300-500 and holds the
+    ink boxes ``left`` and ``right``; the row ends in digits run together.
+    Labels are CJK characters a character high."""
+    ch = 20.0
+    h = [(0, y, 600, y) for y in (0, 40, 80, 120)]
+    v = [(x, 0, x, 120) for x in (0, 200, 300, 500, 600)] + [(400, 0, 400, 80)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert any(c.row == 2 and c.col == 2 and c.col_span == 2 for c in t.cells)
+    boxes = [[x, y, x + ch, y + ch] for y in (10, 50, 90) for x in (20, 42, 64, 86)]
+    boxes += [[xc - 5, y + 2, xc + 6, y + 18] for y in (10, 50) for xc in (250, 350, 450, 550)]
+    boxes += [[240, 92, 251, 108], list(left), list(right), [534, 92, 566, 109]]
+    return t, np.array(boxes, float), ch
+
+
+def test_text_splits_cut_a_value_cell_spanning_two_columns_at_their_edge():
+    # "36" run together (a digit high, wider than tall), and "0".
+    t, boxes, ch = _values_across_a_lost_edge((336, 92, 364, 109), (445, 92, 456, 108))
+    v_splits, _ = scan.text_splits(t, boxes, ch, 1.0)
+    assert [round(x) for x, _, _ in v_splits] == [400]
+    out = split_cells(t, v_splits, [], min_gap=ch)
+    assert all(c.col_span == 1 for c in out.cells)
+
+
+@pytest.mark.parametrize("left, right", [
+    ((336, 92, 364, 109), (470, 99, 479, 102)),  # a speck off the column's middle, not a value
+    ((380, 92, 420, 109), (445, 92, 456, 108)),  # a number across the edge: the cell is one
+])
+def test_text_splits_leave_a_spanning_cell_without_a_value_each_side_alone(left, right):
+    t, boxes, ch = _values_across_a_lost_edge(left, right)
+    assert scan.text_splits(t, boxes, ch, 1.0)[0] == []
+
+
 def cell_at_row(t, row: int) -> list[tuple[int, int]]:
     """(col, col_span) of the cells starting in ``row``."""
     return [(c.col, c.col_span) for c in t.cells if c.row == row]
@@ -744,6 +780,9 @@ def test_a_sign_seen_only_with_the_ink_left_in_view_is_not_trusted(n_cols, doubt
     assert value.reading.text == "3"
     assert (value.reading.confidence < OK_CONFIDENCE) is doubted
     assert engine.calls == (2 if doubted else 1)
+    # Read again as the same digit after a minus: marked for the snapper,
+    # which makes it negative in a signed column (本年增/减).
+    assert value.reading.sign_mark is doubted
 
 
 class _PastTheMarkEngine:
@@ -775,6 +814,7 @@ def test_a_sign_in_view_but_read_past_is_not_trusted(n_cols, doubted):
     assert cells[1].reading.text == "3"
     assert (cells[1].reading.confidence < OK_CONFIDENCE) is doubted
     assert engine.calls == 1
+    assert not cells[1].reading.sign_mark  # as often a speck: doubted, not signed
 
 
 @pytest.mark.parametrize("mark_rows, in_front", [
