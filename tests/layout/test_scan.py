@@ -673,6 +673,48 @@ def test_rule_running_into_a_heading_keeps_only_its_clean_stretch():
     assert not mask[152 + int(ch / 2):].any()
 
 
+def _block_with_an_inner_rule(dashed: bool):
+    """Five rows 40 px high (rules 2 px thick at y 0, 40 ... 200) between
+    outer rules at x 0 and 398. Rows 1-3 hold, at x 200, a dashed rule (22 px
+    dashes, 8 px gaps: through the rule at y 80) when ``dashed``, or else a
+    column of filled blobs in the middle of each row (a 0 whose hole the faint
+    ink fills in), each covering as much of its row; rows 0 and 4 span the
+    block, so neither has a rule above or below to continue.
+    Returns what :func:`scan.rule_to_rule_strokes` takes."""
+    ch = 20.0
+    ink = np.zeros((202, 400), np.uint8)
+    rules = np.zeros_like(ink)
+    for y in range(0, 201, 40):
+        rules[y : y + 2] = 255
+    found = np.zeros_like(ink)
+    found[:, 0:2] = found[:, 396:398] = 255
+    ink |= rules | found
+    if dashed:
+        for y in range(42, 160, 30):
+            ink[y : y + 22, 200:202] = 255
+    else:
+        for y in (44, 84, 124):
+            ink[y : y + 28, 196:204] = 255
+    near_h = cv2.dilate(rules, np.ones((3, 1), np.uint8))
+    beside = cv2.bitwise_and(ink, cv2.bitwise_not(near_h))
+    return ink, near_h, ch, beside, found
+
+
+def test_a_dashed_rule_between_spanning_rows_is_found_on_its_own():
+    """syn05013's section 二: the rule between 本年制发件数 and 本年废止件数 runs
+    down three rows only, between headings that span the block, so no rule
+    above or below vouches for it: three stretches under one another that
+    run through a horizontal rule at least once do."""
+    keep = scan.rule_to_rule_strokes(*_block_with_an_inner_rule(dashed=True))
+    assert keep[45:155, 198:204].any(axis=1).mean() > 0.8
+
+
+def test_a_column_of_digits_between_spanning_rows_is_no_rule():
+    """doc016's zeros in three rows: each fills as much of its row as a
+    dashed rule does, but none reaches through the rules between the rows."""
+    assert not scan.rule_to_rule_strokes(*_block_with_an_inner_rule(dashed=False)).any()
+
+
 # --------------------------------------------------------------------------- number crops
 
 
