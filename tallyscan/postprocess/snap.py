@@ -38,6 +38,12 @@ BLOCK_MARGIN = 0.2
 # heavy scan), and yields to a clearly read row of the other format (a 2023
 # report printing 2019's single （六） row).
 YEAR_PRIOR = 0.40
+# Section 三's versions differ in （六）'s rows (2019: one; 2021: three). Each
+# template row or grid value row a version leaves unpaired costs this, so the
+# grid's count of rows there (one, against three) weighs as much as the year's
+# prior and the labels decide between them (syn06016: a 2021 report printing
+# 2019's single row, read 「(六)具」).
+UNPAIRED_ROW_COST = 0.10
 # Rows of a table placed from text alignment alone (no rules; the layout marks
 # it ``unruled``) also hold labels' second lines and scraps, and their labels
 # are read badly (a fax's glyphs), so a close label match is rare there. Their
@@ -369,9 +375,18 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     floors = [UNRULED_LABEL_FLOOR if u else 0.0 for u in unruled]
     gains = [unruled_row_gain(slots) if u else 0.0 for slots, u in zip(value_slots, unruled, strict=True)]
     results = {v: align(labels, leaf[v], floors, gains) for v in leaf}
-    version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0))
-    pairs, _ = results[version]
-    pairs = fill_by_order(pairs, len(rows), len(leaf[version]), _value_rows(value_slots, unruled))
+    usable = _value_rows(value_slots, unruled)
+    filled = {v: fill_by_order(results[v][0], len(rows), len(leaf[v]), usable) for v in leaf}
+
+    def unpaired(v: str) -> int:
+        # Template rows left without a grid row, and value rows left without
+        # a template row: the versions differ in （六）'s rows only, so this
+        # counts how well their number fits the grid's rows there.
+        return (len(leaf[v]) - len(filled[v])) + (sum(usable) - sum(usable[i] for i in filled[v].values()))
+
+    version = max(results, key=lambda v: results[v][1] + (YEAR_PRIOR if v == prior else 0.0)
+                  - UNPAIRED_ROW_COST * unpaired(v))
+    pairs = filled[version]
     irregular = _irregular_tables([rows[i] for i in pairs.values()],
                                   [value_slots[i] for i in pairs.values()], firsts)
     out = []

@@ -3,6 +3,8 @@ order and values, the year's format prior, and section 四's data row."""
 
 from __future__ import annotations
 
+import pytest
+
 from tallyscan.model import Cell, Reading, Table
 from tallyscan.postprocess import snap
 
@@ -638,3 +640,27 @@ def test_section_2_a_minus_sign_read_only_with_the_ink_in_front_makes_a_signed_c
     assert (got["本年增/减"].value, got["本年增/减"].status) == (-3, "low_confidence")
     assert "minus" in got["本年增/减"].reason and got["本年增/减"].raw_text == "3"
     assert got["上一年项目数量"].value == 5
+
+
+@pytest.mark.parametrize("six_label, printed", [
+    ("(六)具", "2019"),  # (六)'s label misread: only the row count tells
+    ("1.申请人无", "2021"),  # the first of 2021's sub-rows, shown alone: the labels decide
+])
+def test_section_3_the_rows_of_its_other_handling_part_decide_the_version_with_the_labels(six_label, printed):
+    """syn06016: a 2021 report printing 2019's single （六）其他处理 row. The
+    year says 2021, but the grid has one row where 2021 has three: each
+    template or grid row a version leaves unpaired counts against it, as
+    much as the year's prior in all, so a label read badly tips it."""
+    from tallyscan.postprocess.template_data import templates
+
+    rows = templates()["三"]["2019"]["rows"]
+    labels = [p.split("/")[-1] for p in rows]
+    six = labels.index("（六）其他处理")
+    labels[six] = six_label
+    labels[six + 1] = "(七)总"  # (七)总计 read short, like its neighbours
+    labels = [label[:5] for label in labels]
+    grid = [("", ["申请人情况"]), ("", ["自然人", "商业", "科研", "社会", "法律", "其他", "总计"])]
+    grid += [(label, ["1", "0", "0", "0", "0", "0", "1"]) for label in labels]
+    t = _labelled_table([(label, [Reading.exact(v) for v in values]) for label, values in grid])
+    out, version = snap.snap_section_三([t], prior="2021")
+    assert version == printed
