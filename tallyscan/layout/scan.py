@@ -1945,17 +1945,10 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
     edges = np.array(table.col_edges) / s
     pair_splits = []
     for line in lines:
-        by_cell: dict[int, list[np.ndarray]] = {}
-        worded: set[int] = set()
-        for b, num in line:
-            c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-            if c is None:
-                continue
-            if not num and b[2] - b[0] >= 0.9 * char_h:
-                worded.add(c)
-            elif not (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any():
-                by_cell.setdefault(c, []).append(b)
+        by_cell, worded = _runs_by_cell(line, cell_at, lambda b, num: not num and b[2] - b[0] >= 0.9 * char_h)
         for c, runs in by_cell.items():
+            runs = [b for b in runs
+                    if not (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any()]
             if len(runs) < 3 or c in worded:
                 continue
             # Values in columns are evenly spaced (a broken label is not), and
@@ -1991,6 +1984,22 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
     return v_splits, h_splits
+
+
+def _runs_by_cell(line, cell_at, is_word) -> tuple[dict[int, list[np.ndarray]], set[int]]:
+    """A line's runs by the cell holding their middle: the other runs of each
+    cell, and the cells holding a word (``is_word(box, numeric)``)."""
+    by_cell: dict[int, list[np.ndarray]] = {}
+    worded: set[int] = set()
+    for b, num in line:
+        c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+        if c is None:
+            continue
+        if is_word(b, num):
+            worded.add(c)
+        else:
+            by_cell.setdefault(c, []).append(b)
+    return by_cell, worded
 
 
 def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_at):
@@ -2032,16 +2041,7 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
     clear = 0.2 * char_h
     out = []
     for line in lines:
-        by_cell: dict[int, list[np.ndarray]] = {}
-        worded: set[int] = set()
-        for b, _ in line:
-            c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-            if c is None:
-                continue
-            if b[3] - b[1] > 0.9 * word_h:
-                worded.add(c)
-            else:
-                by_cell.setdefault(c, []).append(b)
+        by_cell, worded = _runs_by_cell(line, cell_at, lambda b, _: b[3] - b[1] > 0.9 * word_h)
         for c, runs in by_cell.items():
             cell = table.cells[c]
             if c in worded or cell.col_span < 2 or len(runs) < 2:

@@ -321,8 +321,8 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
     elif not guess and parsed.kind == "shrunk-sign":
         guess = f"read {reading.text!r}: the dot before the digits was taken for a minus sign"
     elif not guess and parsed.kind == "sign-mark":
-        guess = (f"read {reading.text!r} past a small mark just before the digits, "
-                 "taken for a minus sign")
+        guess = (f"read {reading.text!r}, but as a minus sign before the same digits with the "
+                 "ink just left of them in view: taken for a minus sign")
     if guess:
         confidence = min(confidence, GUESSED_PLACE_CONFIDENCE)
     status = "ok"
