@@ -1977,7 +1977,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
     for y, lo, hi in _column_splits(table, fax_values, fax_labels, char_h, s, cell_at, full_lines=True)[1]:
         if all(abs(y - other) > 0.5 * char_h * s for other, _, _ in h_splits):
             h_splits.append((y, lo, hi))
-    v_splits += _label_value_splits(table, lines, edges, s, cell_at)
+    v_splits += _label_value_splits(table, lines, edges, char_h, s, cell_at)
     v_splits += _lost_label_rule_splits(table, lines, char_h, s, cell_at)
     v_splits += _spanned_edge_splits(table, lines, edges, char_h, word_h, s, cell_at)
     for xa, xb, y, lo, hi in pair_splits:
@@ -2002,11 +2002,12 @@ def _runs_by_cell(line, cell_at, is_word) -> tuple[dict[int, list[np.ndarray]], 
     return by_cell, worded
 
 
-def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_at):
+def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, s: float, cell_at):
     """Cuts for a column rule lost in one row only: a cell holding a label and,
     past one of the table's column edges, a value (the label column's rule
     gone under that row) is cut at the edges between them, so the value is
-    not read as part of the label and the row's values keep their columns."""
+    not read as part of the label and the row's values keep their columns.
+    A run on one of those edges is a scrap of the lost rule, not a value."""
     out = []
     for line in lines:
         words = [b for b, num in line if not num]
@@ -2016,6 +2017,8 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, s: float, cell_a
         done: set[int] = set()
         for b, num in line:
             if not num or b[0] <= right:
+                continue
+            if (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any():
                 continue
             c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
             if c is None or c in done or table.cells[c].col_span == 1:

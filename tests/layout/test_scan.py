@@ -207,6 +207,21 @@ def test_text_splits_cut_labels_from_values_whose_rule_was_lost_down_the_table()
     assert out.n_cols == 3 and all(c.col_span == 1 for c in out.cells)
 
 
+def test_text_splits_cut_a_label_from_its_value_past_a_scrap_of_the_lost_rule():
+    """syn06022's (八) row: the label column's rule is lost under the row but
+    for a scrap on its edge, which looks like a digit 1; the value further
+    right still gets its cut at that edge."""
+    ch = 20.0
+    h = [(0, y, 400, y) for y in (0, 40, 80)]
+    v = [(0, 0, 0, 80), (400, 0, 400, 80), (200, 0, 200, 40), (300, 0, 300, 40)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert any(c.row == 1 and c.col == 0 and c.col_span == 3 for c in t.cells)
+    rows = [(10, [(40, "w"), (62, "w"), (245, "d"), (345, "d")]), (50, [(40, "w"), (62, "w"), (345, "d")])]
+    boxes = np.vstack([_boxes_for(rows, ch), [[197.0, 46, 201, 70]]])  # the scrap, on the edge at 200
+    v_splits, _ = scan.text_splits(t, boxes, ch, 1.0)
+    assert 200 in {round(x) for x, y0, y1 in v_splits if y0 >= 40}
+
+
 def test_text_splits_leave_a_number_set_close_after_its_label_alone():
     t, boxes, ch = _labels_with_values_in_their_cells(gap_chars=0.5)
     assert scan.text_splits(t, boxes, ch, 1.0)[0] == []
