@@ -2007,26 +2007,32 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, s
     past one of the table's column edges, a value (the label column's rule
     gone under that row) is cut at the edges between them, so the value is
     not read as part of the label and the row's values keep their columns.
-    A run on one of those edges is a scrap of the lost rule, not a value."""
+    A run on one of those edges is a scrap of the lost rule, not a value; the
+    label is the cell's own words (a value further along the row, blurred
+    into a word's shape, is another cell's)."""
     out = []
     for line in lines:
         words = [b for b, num in line if not num]
         if not words:
             continue
-        right = max(b[2] for b in words)
+        word_cells = [cell_at((w[0] + w[2]) / 2, (w[1] + w[3]) / 2) for w in words]
         done: set[int] = set()
         for b, num in line:
-            if not num or b[0] <= right:
+            if not num:
                 continue
             if (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any():
                 continue
             c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
             if c is None or c in done or table.cells[c].col_span == 1:
                 continue
+            mine = [w for w, wc in zip(words, word_cells, strict=True) if wc == c]
+            if not mine:
+                continue
+            right = max(w[2] for w in mine)
+            if b[0] <= right:
+                continue
             done.add(c)
             cell = table.cells[c]
-            if not any(cell_at((w[0] + w[2]) / 2, (w[1] + w[3]) / 2) == c for w in words):
-                continue
             inner = edges[cell.col + 1 : cell.col + cell.col_span]
             _, y0, _, y1 = cell.bbox
             out += [(float(e) * s, y0, y1) for e in inner if right < e < b[0]]

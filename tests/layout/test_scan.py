@@ -222,6 +222,22 @@ def test_text_splits_cut_a_label_from_its_value_past_a_scrap_of_the_lost_rule():
     assert 200 in {round(x) for x, y0, y1 in v_splits if y0 >= 40}
 
 
+def test_text_splits_cut_a_label_from_its_value_whatever_lies_further_along_the_row():
+    """syn05034's 3.危及“三安全一稳定” row: the label's rule is lost under it,
+    so the label's cell also holds the 自然人 value; the row's last value, a 0
+    blurred wider than a digit, looks like a word. Only the label's own cell
+    decides where its words end."""
+    ch = 20.0
+    h = [(0, y, 400, y) for y in (0, 40, 80)]
+    v = [(0, 0, 0, 80), (300, 0, 300, 80), (400, 0, 400, 80), (200, 0, 200, 40)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert any(c.row == 1 and c.col == 0 and c.col_span == 2 for c in t.cells)
+    rows = [(10, [(40, "w"), (62, "w"), (245, "d"), (345, "d")]), (50, [(40, "w"), (62, "w"), (245, "d")])]
+    fat_zero = [[338.0, 52, 353, 68]]  # 15 px wide, 16 high: a word's shape
+    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), fat_zero]), ch, 1.0)
+    assert 200 in {round(x) for x, y0, y1 in v_splits if y0 >= 40}
+
+
 def test_text_splits_leave_a_number_set_close_after_its_label_alone():
     t, boxes, ch = _labels_with_values_in_their_cells(gap_chars=0.5)
     assert scan.text_splits(t, boxes, ch, 1.0)[0] == []
