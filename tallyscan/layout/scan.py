@@ -1977,7 +1977,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
     for y, lo, hi in _column_splits(table, fax_values, fax_labels, char_h, s, cell_at, full_lines=True)[1]:
         if all(abs(y - other) > 0.5 * char_h * s for other, _, _ in h_splits):
             h_splits.append((y, lo, hi))
-    v_splits += _label_value_splits(table, lines, edges, char_h, s, cell_at)
+    v_splits += _label_value_splits(table, lines, edges, char_h, word_h, s, cell_at)
     v_splits += _lost_label_rule_splits(table, lines, char_h, s, cell_at)
     v_splits += _spanned_edge_splits(table, lines, edges, char_h, word_h, s, cell_at)
     for xa, xb, y, lo, hi in pair_splits:
@@ -2002,14 +2002,16 @@ def _runs_by_cell(line, cell_at, is_word) -> tuple[dict[int, list[np.ndarray]], 
     return by_cell, worded
 
 
-def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, s: float, cell_at):
+def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, word_h: float,
+                        s: float, cell_at):
     """Cuts for a column rule lost in one row only: a cell holding a label and,
     past one of the table's column edges, a value (the label column's rule
     gone under that row) is cut at the edges between them, so the value is
     not read as part of the label and the row's values keep their columns.
     A run on one of those edges is a scrap of the lost rule, not a value; the
-    label is the cell's own words (a value further along the row, blurred
-    into a word's shape, is another cell's)."""
+    label is the cell's own words, one of them as tall as a CJK character
+    (``word_h``): digits run together, or a value further along the row
+    blurred into a word's shape, are no label."""
     out = []
     for line in lines:
         words = [b for b, num in line if not num]
@@ -2026,7 +2028,7 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, s
             if c is None or c in done or table.cells[c].col_span == 1:
                 continue
             mine = [w for w, wc in zip(words, word_cells, strict=True) if wc == c]
-            if not mine:
+            if not any(w[3] - w[1] > 0.9 * word_h for w in mine):
                 continue
             right = max(w[2] for w in mine)
             if b[0] <= right:

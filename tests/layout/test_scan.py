@@ -207,34 +207,26 @@ def test_text_splits_cut_labels_from_values_whose_rule_was_lost_down_the_table()
     assert out.n_cols == 3 and all(c.col_span == 1 for c in out.cells)
 
 
-def test_text_splits_cut_a_label_from_its_value_past_a_scrap_of_the_lost_rule():
-    """syn06022's (八) row: the label column's rule is lost under the row but
-    for a scrap on its edge, which looks like a digit 1; the value further
-    right still gets its cut at that edge."""
+@pytest.mark.parametrize("scrap", [True, False])
+def test_text_splits_cut_a_label_from_its_value_in_a_row_that_lost_its_rule(scrap):
+    """The label column's rule is lost under the second row, so the label's
+    cell also holds the row's first value; it is cut at the lost rule's edge
+    even where
+    - a scrap of the rule remains on its edge, looking like a digit 1
+      (``scrap``; syn06022's (八) row, its value two columns on);
+    - the row's last value, a 0 blurred wider than a digit, looks like a word
+      (syn05034's 3.危及 row): only the label's own cell says where its
+      words end."""
     ch = 20.0
     h = [(0, y, 400, y) for y in (0, 40, 80)]
-    v = [(0, 0, 0, 80), (400, 0, 400, 80), (200, 0, 200, 40), (300, 0, 300, 40)]
+    v = [(0, 0, 0, 80), (400, 0, 400, 80), (200, 0, 200, 40), (300, 0, 300, 40 if scrap else 80)]
     (t,) = build_tables(h, v, tolerance=2.0)
-    assert any(c.row == 1 and c.col == 0 and c.col_span == 3 for c in t.cells)
-    rows = [(10, [(40, "w"), (62, "w"), (245, "d"), (345, "d")]), (50, [(40, "w"), (62, "w"), (345, "d")])]
-    boxes = np.vstack([_boxes_for(rows, ch), [[197.0, 46, 201, 70]]])  # the scrap, on the edge at 200
-    v_splits, _ = scan.text_splits(t, boxes, ch, 1.0)
-    assert 200 in {round(x) for x, y0, y1 in v_splits if y0 >= 40}
-
-
-def test_text_splits_cut_a_label_from_its_value_whatever_lies_further_along_the_row():
-    """syn05034's 3.危及“三安全一稳定” row: the label's rule is lost under it,
-    so the label's cell also holds the 自然人 value; the row's last value, a 0
-    blurred wider than a digit, looks like a word. Only the label's own cell
-    decides where its words end."""
-    ch = 20.0
-    h = [(0, y, 400, y) for y in (0, 40, 80)]
-    v = [(0, 0, 0, 80), (300, 0, 300, 80), (400, 0, 400, 80), (200, 0, 200, 40)]
-    (t,) = build_tables(h, v, tolerance=2.0)
-    assert any(c.row == 1 and c.col == 0 and c.col_span == 2 for c in t.cells)
-    rows = [(10, [(40, "w"), (62, "w"), (245, "d"), (345, "d")]), (50, [(40, "w"), (62, "w"), (245, "d")])]
-    fat_zero = [[338.0, 52, 353, 68]]  # 15 px wide, 16 high: a word's shape
-    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), fat_zero]), ch, 1.0)
+    assert any(c.row == 1 and c.col == 0 and c.col_span == (3 if scrap else 2) for c in t.cells)
+    rows = [(10, [(40, "w"), (62, "w"), (245, "d"), (345, "d")]),
+            (50, [(40, "w"), (62, "w"), (345 if scrap else 245, "d")])]
+    # the scrap, on the edge at 200; or a 0 15 px wide and 16 high: a word's shape
+    extra = [[197.0, 46, 201, 70]] if scrap else [[338.0, 52, 353, 68]]
+    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), extra]), ch, 1.0)
     assert 200 in {round(x) for x, y0, y1 in v_splits if y0 >= 40}
 
 
@@ -288,12 +280,11 @@ def test_text_splits_take_flat_scraps_on_the_rules_for_the_rules():
     assert [round(x) for x, _, _ in v_splits] == [358]
 
 
-def _values_across_a_lost_edge(left: tuple[float, float, float, float],
-                               right: tuple[float, float, float, float]):
+def _values_across_a_lost_edge(*ink: tuple[float, float, float, float]):
     """A five-column table (labels 0-200, values 200-300, 300-400, 400-500,
     500-600) whose rule at x 400 is lost in its last row only (syn06036's 36
     and 0 read together as 360): that row's cell spans 300-500 and holds the
-    ink boxes ``left`` and ``right``; the row ends in digits run together.
+    ``ink`` boxes; the row ends in digits run together.
     Labels are CJK characters a character high."""
     ch = 20.0
     h = [(0, y, 600, y) for y in (0, 40, 80, 120)]
@@ -302,13 +293,13 @@ def _values_across_a_lost_edge(left: tuple[float, float, float, float],
     assert any(c.row == 2 and c.col == 2 and c.col_span == 2 for c in t.cells)
     boxes = [[x, y, x + ch, y + ch] for y in (10, 50, 90) for x in (20, 42, 64, 86)]
     boxes += [[xc - 5, y + 2, xc + 6, y + 18] for y in (10, 50) for xc in (250, 350, 450, 550)]
-    boxes += [[240, 92, 251, 108], list(left), list(right), [534, 92, 566, 109]]
+    boxes += [[240, 92, 251, 108], *map(list, ink), [534, 92, 566, 109]]
     return t, np.array(boxes, float), ch
 
 
 def test_text_splits_cut_a_value_cell_spanning_two_columns_at_their_edge():
-    # "36" run together (a digit high, wider than tall), and "0".
-    t, boxes, ch = _values_across_a_lost_edge((336, 92, 364, 109), (445, 92, 456, 108))
+    # "36" (two digits) and "0", in a cell of no words.
+    t, boxes, ch = _values_across_a_lost_edge((336, 92, 347, 109), (350, 92, 361, 109), (445, 92, 456, 108))
     v_splits, _ = scan.text_splits(t, boxes, ch, 1.0)
     assert [round(x) for x, _, _ in v_splits] == [400]
     out = split_cells(t, v_splits, [], min_gap=ch)
