@@ -539,7 +539,7 @@ def _mend_gaps(R: int, C: int, v_sep: np.ndarray, h_sep: np.ndarray
             if two_sided or not (one_sided or at_edge):
                 continue
             slots = group == g
-            if _restore_first(one_sided, lambda slots=slots: _leaves_rectangles(slots, v_sep, h_sep)):
+            if _restore_first(one_sided, lambda slots=slots: _odd_slots(slots, v_sep, h_sep) == 0):
                 mended = True
             if mended:
                 continue
@@ -566,15 +566,6 @@ def _restore_first(stretches: list, accept) -> bool:
             return True
         sep[where] = False
     return False
-
-
-def _leaves_rectangles(slots: np.ndarray, v_sep: np.ndarray, h_sep: np.ndarray) -> bool:
-    """Whether the given slots (a boolean ``R x C`` mask) fall into groups that
-    are all rectangles under these boundaries."""
-    R, C = slots.shape
-    uf = _slot_groups(R, C, v_sep, h_sep)
-    boxes = _group_boxes(uf, R, C)
-    return all(_is_rectangle(boxes[uf.find(r * C + c)]) for r, c in np.argwhere(slots).tolist())
 
 
 def _odd_slots(slots: np.ndarray, v_sep: np.ndarray, h_sep: np.ndarray) -> int:

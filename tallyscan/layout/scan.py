@@ -1947,8 +1947,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
     for line in lines:
         by_cell, worded = _runs_by_cell(line, cell_at, lambda b, num: not num and b[2] - b[0] >= 0.9 * char_h)
         for c, runs in by_cell.items():
-            runs = [b for b in runs
-                    if not (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any()]
+            runs = [b for b in runs if not _on_edge(b, edges, char_h)]
             if len(runs) < 3 or c in worded:
                 continue
             # Values in columns are evenly spaced (a broken label is not), and
@@ -1984,6 +1983,13 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
     return v_splits, h_splits
+
+
+def _on_edge(b: np.ndarray, edges, char_h: float) -> bool:
+    """Whether a run lies across one of the column ``edges`` (or within a
+    fifth of a character height of it): a scrap of that rule, or a number
+    across it, not a value inside one column."""
+    return bool((np.abs(np.asarray(edges) - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any())
 
 
 def _runs_by_cell(line, cell_at, is_word) -> tuple[dict[int, list[np.ndarray]], set[int]]:
@@ -2022,7 +2028,7 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
         for b, num in line:
             if not num:
                 continue
-            if (np.abs(edges - (b[0] + b[2]) / 2) <= (b[2] - b[0]) / 2 + 0.2 * char_h).any():
+            if _on_edge(b, edges, char_h):
                 continue
             c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
             if c is None or c in done or table.cells[c].col_span == 1:
@@ -2049,7 +2055,6 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
     across it (36 and 0 read together as 360), is cut at that edge. A value
     is a run at least half a character tall (digits, however run together)
     or one centred in its column (a dash); a speck is neither."""
-    clear = 0.2 * char_h
     out = []
     for line in lines:
         by_cell, worded = _runs_by_cell(line, cell_at, lambda b, _: b[3] - b[1] > 0.9 * word_h)
@@ -2068,7 +2073,7 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
             span = edges[cell.col : cell.col + cell.col_span + 1]
             for k in range(1, len(span) - 1):
                 e = span[k]
-                if any(b[0] - clear < e < b[2] + clear for b in runs):
+                if any(_on_edge(b, e, char_h) for b in runs):
                     continue
                 if value_in(span[k - 1], e) and value_in(e, span[k + 1]):
                     out.append((float(e) * s, y0, y1))

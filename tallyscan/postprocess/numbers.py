@@ -32,14 +32,20 @@ def normalise(text: str) -> str:
 _SHRUNK_MINUS = re.compile(r"^[.·・](?=\d)")
 
 
-def parse_number(text: str, *, decimal: bool = False, signed: bool = False) -> ParsedNumber:
+def parse_number(text: str, *, decimal: bool = False, signed: bool = False,
+                 minus_seen: bool = False) -> ParsedNumber:
     """Parse a cell's text. ``decimal`` allows a fractional value (万元 amounts);
     ``signed``: the column holds signed changes (本年增/减), where a dot before
-    the digits is a minus sign a fax shrank (a count is never written .3)."""
+    the digits is a minus sign a fax shrank (a count is never written .3), and
+    so is a minus the layout saw in front of the crop (``minus_seen``:
+    ``Reading.sign_mark``)."""
     t = normalise(text)
     if signed and _SHRUNK_MINUS.match(t):
         p = parse_number("-" + t[1:], decimal=decimal)
         return ParsedNumber(p.value, "shrunk-sign") if p.kind == "number" else p
+    if signed and minus_seen:
+        p = parse_number(t, decimal=decimal)
+        return ParsedNumber(-p.value, "sign-mark") if p.kind == "number" and p.value > 0 else p
     if t == "":
         return ParsedNumber(0, "blank")
     if t in ZERO_MARKS or set(t) <= {"—", "-", "一", "－", "─"}:

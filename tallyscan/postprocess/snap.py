@@ -20,7 +20,7 @@ from functools import cache
 from tallyscan.exceptions import NoTableFound
 from tallyscan.model import CanonicalCell, Cell, PageLayout, Reading, Table
 from tallyscan.postprocess.labels import label_similarity, lcs, norm_label
-from tallyscan.postprocess.numbers import ParsedNumber, parse_number
+from tallyscan.postprocess.numbers import parse_number
 from tallyscan.postprocess.template_data import OK_CONFIDENCE, templates
 
 # A value placed by position because its row's cells do not match the template.
@@ -308,9 +308,7 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
     if cell is None:
         return CanonicalCell(section, row_path, col_path, None, "", 0.0, "missing", template=template)
     reading: Reading = cell.reading
-    parsed = parse_number(reading.text, decimal=decimal, signed=signed)
-    if signed and reading.sign_mark and parsed.kind == "number" and parsed.value and parsed.value > 0:
-        parsed = ParsedNumber(-parsed.value, "sign-mark")
+    parsed = parse_number(reading.text, decimal=decimal, signed=signed, minus_seen=reading.sign_mark)
     confidence = float(reading.confidence)
     # Readings never trusted on the recogniser's confidence alone, however sure it is.
     if not guess and _CUT_SHORT.search(reading.text):

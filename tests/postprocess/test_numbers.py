@@ -33,6 +33,10 @@ def test_a_dot_before_a_signed_change_is_a_shrunk_minus_sign():
     # 本年增/减 on a fax: the minus shrank to a dot (syn06020, syn06027, syn06039).
     assert parse_number(".3", signed=True) == ParsedNumber(-3, "shrunk-sign")
     assert parse_number("·12", signed=True) == ParsedNumber(-12, "shrunk-sign")
+    # A minus the layout saw in front of the crop (Reading.sign_mark) counts in signed columns only.
+    assert parse_number("3", signed=True, minus_seen=True) == ParsedNumber(-3, "sign-mark")
+    assert parse_number("3", minus_seen=True) == ParsedNumber(3, "number")
+    assert parse_number("0", signed=True, minus_seen=True) == ParsedNumber(0, "zero-mark")
     # Only in a signed column, and only before digits.
     assert parse_number(".3").value == 3
     assert parse_number("-3", signed=True) == ParsedNumber(-3, "number")
