@@ -199,6 +199,7 @@ def _pages(doc, settings: Settings, result: DocumentResult) -> list[PageLayout]:
     textlayer = importlib.import_module("tallyscan.layout.textlayer")
     scan = engine = None
     digit_ratio = None  # the document's digit height, for a page with too few digits
+    sideways = None  # whether the previous scanned page was turned a quarter
     pages: list[PageLayout] = []
     for index in range(doc.page_count):
         page = doc[index]
@@ -213,7 +214,8 @@ def _pages(doc, settings: Settings, result: DocumentResult) -> list[PageLayout]:
             # Colour scans stay colour: the layout stage uses the red channel to drop red seals.
             image, dpi = rasterise.page_image(page, settings, color=None)
         with _timed(result, "layout"):
-            layout = scan.analyse_page(image, dpi=dpi, index=index)
+            layout = scan.analyse_page(image, dpi=dpi, index=index, sideways=sideways)
+            sideways = layout.rotation in (90, 270)
         try:
             if engine is None:  # built once per process (cached): not counted as OCR time
                 ocr = importlib.import_module("tallyscan.ocr")

@@ -80,7 +80,7 @@ class FakeStages:
         return PageLayout(page=index, width=r.width, height=r.height, source="text-layer", lines=lines, tables=[])
 
     # scan
-    def analyse_page(self, image, *, dpi: float, index: int) -> PageLayout:
+    def analyse_page(self, image, *, dpi: float, index: int, sideways=None) -> PageLayout:
         self.scan_images.append((tuple(image.shape), dpi))
         h, w = image.shape[:2]
         return PageLayout(page=index, width=w * 72 / dpi, height=h * 72 / dpi, source="scan", lines=[], tables=[])

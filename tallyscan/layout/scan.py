@@ -149,23 +149,41 @@ def measure_char_height(stats: np.ndarray, dpi: float) -> float:
 # Orientation and skew
 
 
-def text_is_vertical(binary: np.ndarray) -> bool:
+# Text runs top-to-bottom when the column profile is this many times as peaky
+# as the row profile; within a factor VERTICAL_UNSURE of that cut either way
+# (a page of one ruled table and a few lines: its rules peak both profiles)
+# the page alone does not tell.
+VERTICAL_CUT = 1.15
+VERTICAL_UNSURE = 1.3
+
+
+def text_is_vertical(binary: np.ndarray, prior: bool | None = None) -> bool:
     """True when text lines run top-to-bottom (sheet fed sideways).
 
     Horizontal text gives a row-projection profile with strong gaps between
-    lines; compare how 'peaky' the row and column profiles are.
+    lines; compare how 'peaky' the row and column profiles are. Where that
+    does not tell (a near-blank page, or a table page whose rules peak both
+    profiles alike), ``prior``, the previous page's answer, decides: a scan's
+    sheets are fed the same way (syn07014's last page, section 四 under a
+    seal, measured 1.13 and was read sideways).
     """
     small = cv2.resize(binary, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     rows = small.mean(axis=1)
     cols = small.mean(axis=0)
 
-    def peakiness(p: np.ndarray) -> float:
+    def peakiness(p: np.ndarray) -> float | None:
         p = p[p > 0]
         if p.size < 10:
-            return 0.0
+            return None
         return float(np.std(np.diff(p)) / (np.mean(p) + 1e-6))
 
-    return peakiness(cols) > 1.15 * peakiness(rows)
+    across, down = peakiness(cols), peakiness(rows)
+    if across is None or down is None or down <= 0:
+        return bool(prior) if prior is not None else (across or 0.0) > 0.0
+    ratio = across / down
+    if prior is not None and VERTICAL_CUT / VERTICAL_UNSURE < ratio < VERTICAL_CUT * VERTICAL_UNSURE:
+        return prior
+    return ratio > VERTICAL_CUT
 
 
 def estimate_skew(binary: np.ndarray, max_deg: float = 4.0) -> float:
@@ -798,13 +816,16 @@ _WORK: dict[int, ScanWork] = {}  # id(PageLayout) -> private OCR state, same pro
 
 
 def analyse_page(
-    image: np.ndarray, *, dpi: float, index: int, orientation_classifier=None
+    image: np.ndarray, *, dpi: float, index: int, orientation_classifier=None,
+    sideways: bool | None = None,
 ) -> PageLayout:
-    """Upright, deskew, and find the table grids of one scanned page."""
+    """Upright, deskew, and find the table grids of one scanned page.
+    ``sideways``: whether the document's previous scanned page was turned a
+    quarter (see :func:`text_is_vertical`)."""
     gray = to_gray(image)
     binary = binarise(gray, dpi)
     turns = 0
-    if text_is_vertical(binary):
+    if text_is_vertical(binary, prior=sideways):
         turns = 1
         gray = np.ascontiguousarray(np.rot90(gray, 1))
         binary = np.ascontiguousarray(np.rot90(binary, 1))
@@ -840,7 +861,8 @@ def analyse_page(
         tables = [carried, *tables]
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, ring_band=band, page_ink=binary)
     lines = _text_lines_outside(tables, boxes, char_h, s)
-    _assign_blobs(tables, boxes, s, work)
+    _return_taken_print(tables, work)
+    _assign_blobs(tables, work.blobs, s, work)
     h, w = gray.shape[:2]
     layout = PageLayout(
         page=index,
@@ -977,6 +999,59 @@ def _text_lines_outside(
                 out.append(TextLine(text="", bbox=bbox, confidence=0.0))
                 start = k
     return out
+
+
+# Print the rule mask took from inside a cell, given back to be read: a
+# stroke at least this many character heights tall and at most TAKEN_MAX_H,
+# clear of the cell's sides, its middle at least TAKEN_MIDDLE of the cell's
+# width from either side (a rule the grid placed a little off sits near one).
+TAKEN_MIN_H = 0.5
+TAKEN_MAX_H = 1.2
+TAKEN_MIDDLE = 0.25
+
+
+def _return_taken_print(tables: list[Table], work: ScanWork) -> None:
+    """Give back to the text the print the rule masks took from the middle of
+    a cell: a column of 1s in consecutive rows, faint strokes lengthened by
+    :func:`thin_ink`, chains across the rules between them into what looks
+    like a dashed rule, and the cells would read blank (syn07028: a total's 1
+    lost, its row then 'confirmed' with a 0). The grid did not take it as a
+    column edge (it is in the cell's middle, clear of its top and bottom);
+    its ink goes back into ``work.binary`` and its box into ``work.blobs``."""
+    if work.page_ink is None:
+        return
+    ch = work.metrics.char_h
+    s = work.metrics.px_to_pt
+    m = SPECK_BORDER * ch
+    height, width = work.binary.shape[:2]
+    low, high = TAKEN_MIN_H * ch, TAKEN_MAX_H * ch
+    taken = None
+    added = []
+    for t in tables:
+        for c in t.cells:
+            x0, y0, x1, y1 = (v / s for v in c.bbox)
+            xa, ya = max(0, int(x0 + m)), max(0, int(y0 + m))
+            xb, yb = min(width, int(x1 - m)), min(height, int(y1 - m))
+            if xb - xa < 3 or yb - ya < low:
+                continue
+            if taken is None:
+                taken = cv2.bitwise_and(work.page_ink, cv2.bitwise_not(work.binary))
+            inner = taken[ya:yb, xa:xb]
+            if not inner.any():
+                continue
+            stats = cv2.connectedComponentsWithStats(inner, connectivity=8)[2]
+            cw = x1 - x0
+            for x, y, bw, bh, _ in stats[1:].tolist():
+                mid = xa + x + bw / 2
+                if (x > 0 and y > 0 and x + bw < xb - xa and y + bh < yb - ya
+                        and low <= bh <= high
+                        and min(mid - x0, x1 - mid) >= TAKEN_MIDDLE * cw):
+                    box = (xa + x, ya + y, xa + x + bw, ya + y + bh)
+                    region = (slice(box[1], box[3]), slice(box[0], box[2]))
+                    np.maximum(work.binary[region], work.page_ink[region], out=work.binary[region])
+                    added.append(box)
+    if added:
+        work.blobs = np.concatenate([work.blobs.reshape(-1, 4), np.array(added, np.float64)])
 
 
 def _assign_blobs(tables: list[Table], boxes: np.ndarray, s: float, work: ScanWork) -> None:
@@ -1636,6 +1711,7 @@ def recognise_cells(
         dh = digit_ratio * work.metrics.char_h
     if dh is not None:
         _doubt_odd_ink(work, jobs, dh)
+    _doubt_ink_across_sides(work, jobs)
     # A long number whose digits run together (3086.22) looks like words, and
     # one in a column of labels (211586 beside 采购总金额) is read as a label: if
     # its first characters read as digits, it is read again whole, as a number.
@@ -1786,6 +1862,30 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
         alts = r.alternatives
         if len(r.text) == 1 and len(alts) == 1:
             # The ink may be no character at all: a blank, as likely as not.
+            alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
+        target.reading = replace(r, confidence=r.confidence * 0.5, alternatives=alts)
+
+
+def _doubt_ink_across_sides(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]]) -> None:
+    """A number read from ink that reaches SPECK_BORDER character heights
+    past its cell's left or right side is not trusted either: print keeps
+    inside its cell, so that ink is a dotted rule the grid placed a little
+    off (syn07012: a blank cell's dots read as a sure "1") or the grid cut
+    through a number. Treated as :func:`_doubt_odd_ink` does."""
+    s = work.metrics.px_to_pt
+    out = SPECK_BORDER * work.metrics.char_h
+    for target, crops in jobs:
+        if len(crops) != 1 or not crops[0].numeric or not target.reading.text.strip():
+            continue
+        idx = work.cell_blobs.get(id(target), [])
+        if not idx:
+            continue
+        b = work.blobs[idx]
+        if b[:, 0].min() >= target.bbox[0] / s - out and b[:, 2].max() <= target.bbox[2] / s + out:
+            continue
+        r = target.reading
+        alts = r.alternatives
+        if len(r.text) == 1 and len(alts) == 1:
             alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
         target.reading = replace(r, confidence=r.confidence * 0.5, alternatives=alts)
 

@@ -635,6 +635,7 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
             c.status = "low_confidence"
             c.reason = (f"read with confidence {c.confidence:.2f}; {doubted.describe()} holds, "
                         "but with a cell that is itself in doubt")
+    _doubt_echoes(by_key, vars_, in_eqs, final)
     # A table placed by text alignment, or a ruled one whose value columns the grid
     # does not map one to one: the sums check values, not which row or column they sit
     # in (two swapped rows, or every row shifted alike, add up the same), so none of
@@ -662,6 +663,48 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
                 "no number could be read" if c.value is None
                 else f"read with confidence {c.confidence:.2f}; no equation checks this cell")
     return Outcome(cells=cells, failed_equations=failed)
+
+
+def _echo_partner(e: Equation, key: str, final: dict[str, int | None],
+                  by_key: dict[str, CanonicalCell]) -> str | None:
+    """The unsure cell ``e`` merely equates ``key`` with, when every other
+    cell in it is zero (结果维持 = 总计 in a row of zeros), else None."""
+    others = [k for k in e.keys if k != key and final.get(k) != 0]
+    if len(others) != 1:
+        return None
+    other = others[0]
+    if (key in e.left) == (other in e.left) or by_key[other].confidence >= CONFIDENT:
+        return None
+    return other
+
+
+def _doubt_echoes(by_key: dict[str, CanonicalCell], vars_: dict[str, _Var],
+                  in_eqs: dict[str, list[Equation]], final: dict[str, int | None]) -> None:
+    """Flag unsure readings vouched for only by another unsure reading of the
+    same number. Where an equation reduces to one cell equals another, it
+    only says the two readings agree; two prints of the same digits, worn
+    alike, are often misread alike (syn07035: 2 read as 7 in 结果维持 and in
+    its 总计, the row's other cells 0, and both called ``ok``). Such a pair
+    stands only if one of the two is vouched for by an equation that is
+    more than an echo."""
+    unsure = [k for k in vars_ if by_key[k].status == "ok" and by_key[k].confidence < CONFIDENT]
+    partners = {k: [_echo_partner(e, k, final, by_key) for e in in_eqs[k]] for k in unsure}
+    vouched = {k for k, ps in partners.items() if any(p is None for p in ps)}
+    grown = True
+    while grown:
+        grown = False
+        for k, ps in partners.items():
+            if k not in vouched and any(p in vouched for p in ps):
+                vouched.add(k)
+                grown = True
+    for k, ps in partners.items():
+        if k in vouched:
+            continue
+        c = by_key[k]
+        other = by_key[next(p for p in ps if p)]
+        c.status = "low_confidence"
+        c.reason = (f"read with confidence {c.confidence:.2f}; the sums only equate it with "
+                    f"{_short(other.key)}, itself read unsure: the same digits may be misread alike")
 
 
 # A report "leaves its zeros blank" when more than this share of its zero cells,

@@ -1305,6 +1305,92 @@ def test_a_one_taken_for_a_dashed_rule_leaves_its_cell_unsure():
     assert not scan._traces_of_print(cell(80, 125), work)
 
 
+def test_print_the_rule_masks_took_from_a_cells_middle_is_given_back():
+    """Held-out syn07028: a column of 1s chained into a dashed rule, and a
+    total's 1 was lost (its row then 'confirmed' a wrong 0). Print floating in
+    the middle of a cell, clear of its top and bottom, goes back into the ink
+    and the blobs; a rule crossing a cell, print near a cell's side (a rule the
+    grid placed a little off), a speck, and a stroke taller than print stay out."""
+    ch = 20.0
+    table = _ruled([0, 50, 100, 150, 200, 250], [0, 40])
+    page_ink = np.zeros((40, 250), np.uint8)
+    page_ink[10:27, 24:27] = 255  # a 1 in the middle of the first cell
+    page_ink[:, 75:77] = 255  # a rule crossing the second cell top to bottom
+    page_ink[12:28, 106:108] = 255  # a stroke near the third cell's left side
+    page_ink[18:21, 174:177] = 255  # a speck
+    page_ink[6:34, 224:226] = 255  # taller than print (28 px > 1.2 character heights)
+    binary = np.zeros_like(page_ink)  # the rule masks took all of it
+    work = scan.ScanWork(image=255 - page_ink, binary=binary, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.zeros((0, 4)), page_ink=page_ink)
+    scan._return_taken_print([table], work)
+    assert work.blobs.tolist() == [[24.0, 10.0, 27.0, 27.0]]
+    assert work.binary[10:27, 24:27].all() and not work.binary[:, 30:].any()
+    scan._assign_blobs([table], work.blobs, 1.0, work)
+    first = next(c for c in table.cells if c.col == 0)
+    assert work.cell_blobs[id(first)] == [0]
+
+
+def test_a_number_read_from_ink_across_its_cells_side_is_doubted():
+    """Held-out syn07012: a dotted rule the grid placed 0.3 character heights
+    off leaves its dots inside a blank cell, read as a sure 1. Ink reaching
+    past the cell's side halves the confidence and makes blank an alternative;
+    ink inside the cell is left alone."""
+    ch = 20.0
+    work = scan.ScanWork(image=np.full((40, 200), 255, np.uint8), binary=np.zeros((40, 200), np.uint8),
+                         metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array([[44.0, 10.0, 58.0, 28.0], [130.0, 10.0, 140.0, 28.0]]))
+    across = Cell(row=0, col=0, bbox=(50.0, 0.0, 100.0, 40.0))
+    inside = Cell(row=0, col=1, bbox=(100.0, 0.0, 150.0, 40.0))
+    work.cell_blobs = {id(across): [0], id(inside): [1]}
+    jobs = []
+    for c, blob in ((across, 0), (inside, 1)):
+        c.reading = Reading("1", 0.94, [[("1", 0.94), ("", 0.02)]])
+        crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
+                         numeric=True, bbox=tuple(work.blobs[blob]))
+        jobs.append((c, [crop]))
+    scan._doubt_ink_across_sides(work, jobs)
+    assert across.reading.confidence == pytest.approx(0.47)
+    assert ("", 0.5) in across.reading.alternatives[0]
+    assert inside.reading.confidence == 0.94
+
+
+def _text_page(sideways: bool) -> np.ndarray:
+    """A page of lines of square 'characters' (binary, ink 255), turned a
+    quarter when ``sideways``."""
+    rng = np.random.default_rng(3)
+    page = np.zeros((1200, 840), np.uint8)
+    for y in range(100, 1100, 60):
+        for x in range(80 + int(rng.integers(0, 34)), 740, 34):  # lines start unevenly
+            for dy in (2, 13, 24):  # a character's level strokes, and one upright
+                page[y + dy : y + dy + 3, x : x + 28] = 255
+            u = x + int(rng.integers(0, 25))
+            page[y : y + 28, u : u + 3] = 255
+    return np.ascontiguousarray(np.rot90(page)) if sideways else page
+
+
+def _grid_page() -> np.ndarray:
+    """A page holding one ruled grid and nothing else: its rules peak the row
+    and the column profiles alike."""
+    page = np.zeros((1200, 1200), np.uint8)
+    for v in range(200, 1001, 80):
+        page[v : v + 3, 200:1003] = 255
+        page[200:1003, v : v + 3] = 255
+    return page
+
+
+def test_a_page_that_does_not_tell_its_orientation_follows_the_previous_page():
+    """Held-out syn07014: a sheet fed sideways whose last page is one ruled
+    table under a seal measured as upright. Clear pages decide for
+    themselves; a grid alone, or a blank page, follows the page before."""
+    for sideways in (False, True):
+        assert scan.text_is_vertical(_text_page(sideways)) is sideways
+        assert scan.text_is_vertical(_text_page(sideways), prior=not sideways) is sideways
+    for prior in (False, True):
+        assert scan.text_is_vertical(_grid_page(), prior=prior) is prior
+        assert scan.text_is_vertical(np.zeros((1200, 840), np.uint8), prior=prior) is prior
+    assert scan.text_is_vertical(np.zeros((1200, 840), np.uint8)) is False
+
+
 def _carried_rows(ch: float) -> list:
     """Lines above a page's first table: a heading, a header line, and a label
     with one value set far right of it (section 二's block (八) carried over)."""

@@ -476,3 +476,59 @@ def test_a_lost_total_far_above_every_part_is_still_inferred():
     model = _Model([eq], consts, {"total": total})
     cost, x = model.solve(5.0)
     assert model.values(x)["total"] == (600, "free") and model.broken(x) == []
+
+
+def _section_四_row(values: dict[str, int]) -> dict[str, CanonicalCell]:
+    """A table whose 行政复议 row is ``values`` (column name -> value), sure unless changed."""
+    cells = table(5)
+    for col in ("结果维持", "结果纠正", "其他结果", "尚未审结", "总计"):
+        k = f"四||行政复议/{col}"
+        cells[k] = sure(k, values.get(col, 0))
+    return cells
+
+
+@pytest.mark.parametrize("total_sure", [False, True])
+def test_two_unsure_readings_that_merely_equal_each_other_do_not_vouch_for_each_other(total_sure):
+    """结果维持 = 总计 with the row's other cells 0: the sum only says the two
+    readings agree, and the same digits worn alike are misread alike (syn07035:
+    2 read as 7 in both). A sure total still vouches for its one part."""
+    cells = _section_四_row({"结果维持": 7, "总计": 7})
+    misread(cells[FUYI], [[("7", 0.42), ("2", 0.3)]])
+    if not total_sure:
+        misread(cells[FUYI_TOTAL], [[("7", 0.67), ("1", 0.2)]])
+    out, got = run(cells)
+    assert got[FUYI].value == 7 and got[FUYI_TOTAL].value == 7
+    if total_sure:
+        assert got[FUYI].status == "ok" and "confirmed by" in got[FUYI].reason
+    else:
+        for k in (FUYI, FUYI_TOTAL):
+            assert got[k].status == "low_confidence"
+            assert "misread alike" in got[k].reason
+
+
+def _row_with_one_part() -> tuple[dict[str, CanonicalCell], str, str]:
+    """A generated table with a section 三 row whose one nonzero part (at least
+    2) is its total: the part's key and the total's."""
+    for seed in range(100):
+        cells = table(seed)
+        rows: dict[str, list[str]] = {}
+        for k in cells:
+            if k.startswith("三|") and not k.endswith("|" + TOTAL):
+                rows.setdefault(k.split("|")[1], []).append(k)
+        for row, parts in rows.items():
+            nonzero = [k for k in parts if cells[k].value]
+            if len(nonzero) == 1 and cells[nonzero[0]].value >= 2 and "总计" not in row:
+                return cells, nonzero[0], key3(row, TOTAL)
+    raise AssertionError("no generated table has such a row")
+
+
+def test_an_echo_stands_when_its_partner_is_vouched_for_elsewhere():
+    """A row total that equals its one unsure part is vouched for when that
+    part is pinned by its column, a sum with more than the two of them."""
+    cells, key, total = _row_with_one_part()
+    value = str(cells[key].value)
+    for k in (key, total):
+        misread(cells[k], [[(ch, 0.6), ("9" if ch != "9" else "4", 0.3)] for ch in value])
+    out, got = run(cells)
+    assert got[key].value == int(value) and got[total].value == int(value)
+    assert got[key].status == "ok" and got[total].status == "ok"
