@@ -241,7 +241,8 @@ DASH_GAP_DOWN_COLUMN = 0.6
 
 
 def dashed_rules(
-    binary: np.ndarray, char_h: float, *, horizontal: bool, beside: np.ndarray | None = None
+    binary: np.ndarray, char_h: float, *, horizontal: bool, beside: np.ndarray | None = None,
+    h_rules: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rules broken into dashes or dots (a fax, a worn print): ink that, once
     gaps under a quarter character height are bridged, runs 0.8 character
@@ -255,6 +256,8 @@ def dashed_rules(
     Thickness and the ink beside are measured along the chain, so a rule on a
     slightly warped sheet, which drifts a few pixels over its length, counts.
     ``beside`` is the print that counts as ink beside a chain (default: ``binary``).
+    ``h_rules``, for vertical rules: the horizontal rules, to tell a column of
+    digits in consecutive rows from a rule (:func:`_stacked_glyphs`).
     """
     beside = binary if beside is None else beside
     bridge = max(2, int(0.25 * char_h))
@@ -281,6 +284,8 @@ def dashed_rules(
     lo, hi = binary.shape[0 if horizontal else 1], 0  # extent across the rules of what is kept
     for i in np.flatnonzero(good).tolist():
         x, y, w, h = boxes[i].tolist()
+        if h_rules is not None and _stacked_glyphs(beside, h_rules, x, y, w, h, char_h):
+            continue
         x0, y0 = (x, max(0, y - far)) if horizontal else (max(0, x - far), y)
         x1, y1 = (x + w, min(bh, y + h + far)) if horizontal else (min(bw, x + w + far), y + h)
         own = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -325,6 +330,45 @@ def dashed_rules(
         keep[band] = cv2.morphologyEx(cv2.bitwise_and(keep[band], pieces[band]), cv2.MORPH_OPEN,
                                       kernel(along(piece)))
     return keep
+
+
+# Clearance (character heights) a digit keeps from the rules above and below
+# it, and its height at most.
+GLYPH_CLEARANCE = 0.2
+GLYPH_MAX_H = 1.2
+
+
+def _stacked_glyphs(ink: np.ndarray, rules: np.ndarray, x: int, y: int, w: int, h: int,
+                    char_h: float) -> bool:
+    """Whether a vertical chain at ``(x, y, w, h)`` is a column of digits, one
+    per row, rather than a dashed rule: between each pair of horizontal rules
+    it crosses its ink (``ink``, the page's print, not the faint strokes that
+    :func:`thin_ink` lengthens) is one solid stroke no taller than a digit,
+    clear of both rules. 1s in consecutive rows of a column chain so (held-out
+    syn08020, a clean scan: a column edge drawn through three 1s, which were
+    then lost); a dashed rule's dashes keep no such step with the rows, and a
+    dotted one runs on to the rules."""
+    cols = slice(max(0, x - 1), x + w + 1)
+    on_rule = rules[y : y + h, cols].any(axis=1)
+    inked = ink[y : y + h, cols].any(axis=1) & ~on_rule
+    edges = np.flatnonzero(np.diff(np.concatenate(([1], on_rule.view(np.int8), [1]))))
+    stretches = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    # (the chain may run on a few pixels past the rule beyond its last glyph)
+    while stretches and not inked[slice(*stretches[-1])].any():
+        stretches.pop()
+    while stretches and not inked[slice(*stretches[0])].any():
+        stretches.pop(0)
+    if len(stretches) < 2:
+        return False
+    clear = GLYPH_CLEARANCE * char_h
+    for k, (a, b) in enumerate(stretches):
+        rows = np.flatnonzero(inked[a:b])
+        if rows.size == 0 or rows[-1] - rows[0] + 1 != rows.size or rows.size > GLYPH_MAX_H * char_h:
+            return False
+        # (the chain's own ends are the glyphs' ends: clearance counts at rules only)
+        if (k > 0 and rows[0] < clear) or (k < len(stretches) - 1 and b - a - 1 - rows[-1] < clear):
+            return False
+    return True
 
 
 # A dotted vertical rule inks at least this share of each row it crosses,
@@ -556,7 +600,7 @@ def ruling_masks(
     vert = cv2.morphologyEx(
         binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, short))
     )
-    vert = cv2.bitwise_or(vert, dashed_rules(ink_v, char_h, horizontal=False, beside=binary))
+    vert = cv2.bitwise_or(vert, dashed_rules(ink_v, char_h, horizontal=False, beside=binary, h_rules=horiz))
     reach = max(3, int(0.4 * char_h))
     near_h = cv2.dilate(horiz, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 2 * reach + 1)))
     stats, outlines = component_boxes(vert)

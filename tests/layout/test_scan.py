@@ -695,6 +695,41 @@ def test_rule_running_into_a_heading_keeps_only_its_clean_stretch():
     assert not mask[152 + int(ch / 2):].any()
 
 
+def _rows_with_a_column(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Four rows 30 px high between horizontal rules (2 px at y 0, 30 ... 120),
+    and at x 100 a column of ``kind``: "ones" (a 1, 20 px tall, centred in
+    each row), "dashed" (two 8 px dashes a row), "dotted" (dots every 4 px up
+    to the rules). Returns the page's ink and its horizontal rules."""
+    ink = np.zeros((124, 200), np.uint8)
+    rules = np.zeros_like(ink)
+    for y in range(0, 121, 30):
+        rules[y : y + 2, 20:180] = 255
+    for top in range(2, 120, 30):
+        if kind == "ones":
+            ink[top + 4 : top + 24, 100:103] = 255
+        elif kind == "dashed":
+            for d in (3, 17):
+                ink[top + d : top + d + 8, 100:102] = 255
+        else:
+            for d in range(0, 28, 4):
+                ink[top + d : top + d + 2, 100:102] = 255
+    return cv2.bitwise_or(ink, rules), rules
+
+
+@pytest.mark.parametrize("kind, stacked", [("ones", True), ("dashed", False), ("dotted", False)])
+def test_digits_in_consecutive_rows_are_told_from_a_dashed_rule(kind, stacked):
+    """Held-out syn08020 (a clean scan): 1s in three consecutive rows chained
+    into a 'dashed rule', a column edge was drawn through them and they were
+    lost. One solid stroke per row, clear of both rules, is a column of
+    digits; dashes out of step with the rows, or dots running on to the
+    rules, are a rule."""
+    ink, rules = _rows_with_a_column(kind)
+    assert scan._stacked_glyphs(ink, rules, 100, 6, 3, 108, 20.0) is stacked
+    # a chain running on past the rule below its last glyph (faint ink lengthened)
+    assert scan._stacked_glyphs(ink, rules, 100, 6, 3, 118, 20.0) is stacked
+    assert not scan._stacked_glyphs(ink, rules, 100, 36, 3, 20, 20.0)  # within one row: no steps to tell by
+
+
 def _block_with_an_inner_rule(dashed: bool):
     """Five rows 40 px high (rules 2 px thick at y 0, 40 ... 200) between
     outer rules at x 0 and 398. Rows 1-3 hold, at x 200, a dashed rule (22 px
