@@ -656,6 +656,9 @@ SEAL_RADIUS_MM = (17.0, 23.0)
 # less a millimetre and a half inside or outside it (a circle through text
 # or a grid finds ink about as often everywhere).
 SEAL_RING_COVER = 0.6
+# The star of an official seal reaches about this share of the ring's radius
+# from its centre (a 42 mm seal's star is about 14 mm across).
+SEAL_STAR = 0.4
 SEAL_RING_CONTRAST = 2.5
 
 
@@ -715,39 +718,58 @@ def seal_rings(binary: np.ndarray, dpi: float) -> list[tuple[float, float, float
     return rings
 
 
-def ring_band(shape: tuple[int, ...], rings: list[tuple[float, float, float, float]]
-              ) -> np.ndarray | None:
+def ring_band(shape: tuple[int, ...], rings: list[tuple[float, float, float, float]],
+              star: bool = False) -> np.ndarray | None:
     """A mask of the seal rings (:func:`seal_rings`), each as a band twice its
-    half width either side of its radius; None without rings."""
+    half width either side of its radius; with ``star``, also the disc at its
+    centre, SEAL_STAR of its radius, where the star is. None without rings."""
     if not rings:
         return None
     band = np.zeros(shape[:2], np.uint8)
     for x, y, r, half in rings:
-        cv2.circle(band, (int(round(x)), int(round(y))), int(round(r)), 255,
-                   thickness=max(3, int(round(4 * half))))
+        centre = (int(round(x)), int(round(y)))
+        cv2.circle(band, centre, int(round(r)), 255, thickness=max(3, int(round(4 * half))))
+        if star:
+            cv2.circle(band, centre, int(round(SEAL_STAR * r)), 255, thickness=-1)
     return band
 
 
 def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
-                   char_h: float, *, horizontal: bool) -> np.ndarray:
+                   char_h: float, *, horizontal: bool, short_too: bool = False) -> np.ndarray:
     """The rule mask without its pieces lying mostly on a seal's ring (its
     arcs where they run nearly straight) that are at least two character
     heights long: long enough to join a table to the one below it across a
     heading. Rules that cross the ring keep their length outside it; shorter
-    pieces stay (a table's rule the ring runs along, cell by cell)."""
+    pieces stay (a table's rule the ring runs along, cell by cell). With
+    ``short_too`` (level rules, for the grid only, ``band`` holding the star
+    too), shorter pieces go as well unless a rule runs on at their height
+    beyond the seal within four character heights: a star's arm, or an arc
+    crossing a cell, would cut that cell's row in two (syn05006, syn08019),
+    yet its ink is kept out of the text."""
     if band is None:
         return mask
     boxes, outlines = component_boxes(mask)
     out = mask.copy()
+    off_band = None
     for (bx, by, bw, bh), outline in zip(boxes.tolist(), outlines, strict=True):
-        if (bw if horizontal else bh) < 2 * char_h:
+        short = (bw if horizontal else bh) < 2 * char_h
+        if short and not short_too:
+            continue
+        if short and not band[by : by + bh, bx : bx + bw].any():
             continue
         own = np.zeros((bh, bw), np.uint8)
         cv2.drawContours(own, [outline], -1, 255, -1, offset=(-bx, -by))
         ink = cv2.bitwise_and(own, mask[by : by + bh, bx : bx + bw])
         inked = np.count_nonzero(ink)
-        if inked and np.count_nonzero(cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])) >= 0.7 * inked:
-            out[by : by + bh, bx : bx + bw][own > 0] = 0
+        if not inked or np.count_nonzero(cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])) < 0.7 * inked:
+            continue
+        if short:
+            if off_band is None:
+                off_band = cv2.bitwise_and(mask, cv2.bitwise_not(band))
+            reach, t = int(4 * char_h), max(2, int(0.2 * char_h))
+            if off_band[max(0, by - t) : by + bh + t, max(0, bx - reach) : bx + bw + reach].any():
+                continue
+        out[by : by + bh, bx : bx + bw][own > 0] = 0
     return out
 
 
@@ -885,11 +907,14 @@ def analyse_page(
         binary = np.ascontiguousarray(np.rot90(binary, 2))
     metrics = PageMetrics(char_h=char_h, dpi=dpi)
     horiz, vert = ruling_masks(binary, char_h, gray)
-    band = ring_band(binary.shape, seal_rings(binary, dpi))
+    rings = seal_rings(binary, dpi)
+    band = ring_band(binary.shape, rings)
     horiz = drop_ring_arcs(horiz, band, char_h, horizontal=True)
     vert = drop_ring_arcs(vert, band, char_h, horizontal=False)
+    h_grid = drop_ring_arcs(horiz, ring_band(binary.shape, rings, star=True), char_h,
+                            horizontal=True, short_too=True)
     s = metrics.px_to_pt
-    h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(horiz, True, char_h)]
+    h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(h_grid, True, char_h)]
     v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(vert, False, char_h)]
     from tallyscan.layout.grid import build_tables, split_cells
 

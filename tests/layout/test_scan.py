@@ -1469,3 +1469,24 @@ def test_a_six_is_not_taken_for_an_eight_it_nearly_matches():
     noisy[5, 6] = 255  # one pixel of the 6 filled in: the same glyph
     c = crop(noisy)
     assert scan.glyph_distance(a, scan.crop_signature(a.ink), c, scan.crop_signature(c.ink)) <= scan.GLYPH_MATCH
+
+
+def test_a_seal_stars_arm_does_not_cut_a_row_in_two():
+    """Held-out syn05006 and syn08019: the level arm of a seal's star, inside a
+    cell, passed for a short rule there and cut its row in two, so the row's
+    values went missing. For the grid, short level pieces on the seal (its
+    ring, or the disc of its star) go, unless a rule runs on at their height
+    beyond the seal; for the text they stay rules (their ink is not read)."""
+    ch = 20.0
+    ring = [(300.0, 300.0, 150.0, 3.0)]  # centre, radius, half width
+    mask = np.zeros((600, 600), np.uint8)
+    mask[150:153, 40:285] = 255  # a rule, broken where the ring touches it
+    mask[150:153, 290:315] = 255  # ... its short piece on the ring
+    mask[150:153, 320:560] = 255
+    mask[310:313, 285:315] = 255  # the star's arm, in the middle of a cell
+    grid = scan.drop_ring_arcs(mask, scan.ring_band(mask.shape, ring, star=True), ch,
+                               horizontal=True, short_too=True)
+    assert not grid[310:313].any()
+    assert grid[150:153, 290:315].all() and grid[150:153, 40:285].all()
+    text = scan.drop_ring_arcs(mask, scan.ring_band(mask.shape, ring), ch, horizontal=True)
+    assert text[310:313, 285:315].all()
