@@ -1234,8 +1234,9 @@ def _join_split_glyphs(boxes: np.ndarray, lines: list[np.ndarray], ch: float) ->
     as "55". Lines are joined when together they are no taller than a
     character (two printed lines are nearly twice that) and they overlap
     horizontally or together are no wider than a digit (the halves of a slanted
-    stroke barely overlap), each holding a piece of a glyph's height: two flat
-    strokes (a dash over a rule's remnant) stay apart, or they read as 二."""
+    stroke barely overlap), one holding a piece of a glyph's height: two flat
+    strokes (a dash over a rule's remnant) stay apart, or they read as 二; a
+    faded 2's hook over its flat base joins (read apart, "21": syn09012)."""
     out: list[np.ndarray] = []
     for line in lines:
         if out:
@@ -1246,7 +1247,7 @@ def _join_split_glyphs(boxes: np.ndarray, lines: list[np.ndarray], ch: float) ->
             overlap = min(a[:, 2].max(), b[:, 2].max()) - max(a[:, 0].min(), b[:, 0].min())
             narrower = min(a[:, 2].max() - a[:, 0].min(), b[:, 2].max() - b[:, 0].min())
             width = max(a[:, 2].max(), b[:, 2].max()) - min(a[:, 0].min(), b[:, 0].min())
-            glyphs = min((a[:, 3] - a[:, 1]).max(), (b[:, 3] - b[:, 1]).max()) >= 0.4 * ch
+            glyphs = max((a[:, 3] - a[:, 1]).max(), (b[:, 3] - b[:, 1]).max()) >= 0.4 * ch
             if glyphs and bottom - top <= 1.1 * ch and (overlap >= 0.5 * narrower or width <= 0.8 * ch):
                 joined = np.concatenate([prev, line])
                 out[-1] = joined[np.argsort(boxes[joined, 0], kind="stable")]

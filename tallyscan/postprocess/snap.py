@@ -527,16 +527,27 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
             if printed >= best:
                 best = printed
                 page, table = row.page, row.table
+                extra = len(singles) - len(cols)
                 if by_column:
                     placed = {c.col: c for c in singles}
                 else:
-                    ordered = sorted(singles, key=lambda c: c.col)[-len(cols):]
+                    # More cells than columns: a stray stroke cut one in two.
+                    # The blank narrowest go first (a sliver between two
+                    # rules), then the first (a label's scrap).
+                    ordered = sorted(singles, key=lambda c: c.col)
+                    if extra > 0:
+                        drop = sorted((c for c in ordered if not c.text.strip()),
+                                      key=lambda c: c.bbox[2] - c.bbox[0])[:extra]
+                        ordered = [c for c in ordered if c not in drop]
+                    ordered = ordered[-len(cols):]
                     placed = dict(enumerate(ordered)) if len(ordered) == len(cols) else {}
-                # A row that lost cells was cut by a grid that failed there, and
-                # one placed across a column edge of its own table sits on a grid
-                # that contradicts itself: what is placed is not vouched for by
-                # the grid (nor taken as evidence of how the report prints zeros).
-                irregular = spanned or 0 < len(placed) < len(cols)
+                # A row that lost cells was cut by a grid that failed there, one
+                # with cells to spare by one that drew a stray edge (syn09035: a
+                # 6 placed a column off, then called ok), and one placed across a
+                # column edge of its own table sits on a grid that contradicts
+                # itself: what is placed is not vouched for by the grid (nor
+                # taken as evidence of how the report prints zeros).
+                irregular = spanned or 0 < len(placed) < len(cols) or (extra > 0 and not by_column)
     if not placed:
         blank = _blank_data_row(tables, len(cols))
         if blank is not None:

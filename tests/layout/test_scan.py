@@ -821,6 +821,11 @@ def test_the_halves_of_a_faded_digit_make_one_crop():
     dash, remnant = (188, 34, 200, 36), (186, 41, 203, 43)
     cell, work = _number_work(ch, [dash, remnant], blobs=[list(dash), list(remnant)])
     assert len(scan.cell_crops(cell, work)) == 2
+    # held-out syn09012: a faded 2's hook over its flat base, read apart as "21"
+    hook, base = (191, 28, 199, 35), (190, 37, 199, 40)
+    cell, work = _number_work(ch, [hook, base], blobs=[list(hook), list(base)])
+    ((_, _, (x0, y0, x1, y1)),) = scan.cell_crops(cell, work)
+    assert (x0, y0, x1, y1) == (190, 28, 199, 40)
 
 
 def _value_row(pieces: dict[int, list[tuple[int, int, int, int]]], ch: int = 20, n_cols: int = 9):

@@ -349,6 +349,25 @@ def test_section_4_in_a_table_of_other_width_needs_its_fifteen_cells():
     assert all(c.status == "missing" for c in out)
 
 
+def test_section_4_with_a_cell_to_spare_drops_the_blank_sliver_and_is_not_vouched_for():
+    """Held-out syn09035: a stray edge cut a sixteenth cell, a blank sliver,
+    out of the data row; taking the last fifteen placed every value of 行政诉讼
+    one column off, and a 6 misread from a 0 was then called ok. The blank
+    narrowest cell is the one to spare; the grid still contradicts the
+    template, so nothing is vouched for by it."""
+    values = [str(v) for v in range(1, 16)]
+    cells, x = [], 0.0
+    for col, text in enumerate(values[:10] + [""] + values[10:]):
+        w = 3.0 if col == 10 else 10.0
+        cells.append(Cell(row=0, col=col, bbox=(x, 0, x + w, 10), reading=Reading.exact(text)))
+        x += w
+    t = Table(page=0, bbox=(0, 0, x, 10), row_edges=[0.0, 10.0],
+              col_edges=[c.bbox[0] for c in cells] + [x], cells=cells)
+    out = snap.snap_section_四([t])
+    assert [c.value for c in out] == list(range(1, 16))
+    assert {c.placement for c in out} == {"irregular"}
+
+
 def test_section_4_under_a_stray_header_edge_takes_its_fifteen_cells_in_order():
     """A seal's ring through the headers made a sixteenth column: the data row
     has fifteen cells, one of them two columns wide, and those are the values,
