@@ -284,8 +284,6 @@ def dashed_rules(
     lo, hi = binary.shape[0 if horizontal else 1], 0  # extent across the rules of what is kept
     for i in np.flatnonzero(good).tolist():
         x, y, w, h = boxes[i].tolist()
-        if h_rules is not None and _stacked_glyphs(beside, h_rules, x, y, w, h, char_h):
-            continue
         x0, y0 = (x, max(0, y - far)) if horizontal else (max(0, x - far), y)
         x1, y1 = (x + w, min(bh, y + h + far)) if horizontal else (min(bw, x + w + far), y + h)
         own = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -297,6 +295,8 @@ def dashed_rules(
         ink_band = cv2.bitwise_and(beside[y0:y1, x0:x1], band)
         # (Whole counts first: most chains, runs of text, fail here.)
         if cv2.countNonZero(ink_band) > 0.1 * cv2.countNonZero(band):
+            continue
+        if h_rules is not None and _stacked_glyphs(beside, h_rules, x, y, w, h, char_h):
             continue
         thick = np.count_nonzero(own, axis=axis)
         ink_along = np.count_nonzero(ink_band, axis=axis)
