@@ -1930,12 +1930,16 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
                    if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
         if not heights or ODD_INK_LOW * dh <= max(heights) <= ODD_INK_HIGH * dh:
             continue
-        r = target.reading
-        alts = r.alternatives
-        if len(r.text) == 1 and len(alts) == 1:
-            # The ink may be no character at all: a blank, as likely as not.
-            alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
-        target.reading = replace(r, confidence=r.confidence * 0.5, alternatives=alts)
+        target.reading = _doubted(target.reading)
+
+
+def _doubted(r: Reading) -> Reading:
+    """A reading of ink that may be no print: half as sure, and a one-character
+    reading may be a blank, as likely as not."""
+    alts = r.alternatives
+    if len(r.text) == 1 and len(alts) == 1:
+        alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
+    return replace(r, confidence=r.confidence * 0.5, alternatives=alts)
 
 
 def _doubt_ink_across_sides(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]]) -> None:
@@ -1943,7 +1947,7 @@ def _doubt_ink_across_sides(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]])
     past its cell's left or right side is not trusted either: print keeps
     inside its cell, so that ink is a dotted rule the grid placed a little
     off (syn07012: a blank cell's dots read as a sure "1") or the grid cut
-    through a number. Treated as :func:`_doubt_odd_ink` does."""
+    through a number. :func:`_doubted`, as odd-height ink is."""
     s = work.metrics.px_to_pt
     out = SPECK_BORDER * work.metrics.char_h
     for target, crops in jobs:
@@ -1955,11 +1959,7 @@ def _doubt_ink_across_sides(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]])
         b = work.blobs[idx]
         if b[:, 0].min() >= target.bbox[0] / s - out and b[:, 2].max() <= target.bbox[2] / s + out:
             continue
-        r = target.reading
-        alts = r.alternatives
-        if len(r.text) == 1 and len(alts) == 1:
-            alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
-        target.reading = replace(r, confidence=r.confidence * 0.5, alternatives=alts)
+        target.reading = _doubted(target.reading)
 
 
 def merge_readings(parts: list[Reading]) -> Reading:

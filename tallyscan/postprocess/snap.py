@@ -536,9 +536,9 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
                     # rules), then the first (a label's scrap).
                     ordered = sorted(singles, key=lambda c: c.col)
                     if extra > 0:
-                        drop = sorted((c for c in ordered if not c.text.strip()),
-                                      key=lambda c: c.bbox[2] - c.bbox[0])[:extra]
-                        ordered = [c for c in ordered if c not in drop]
+                        drop = {id(c) for c in sorted((c for c in ordered if not c.text.strip()),
+                                                      key=lambda c: c.bbox[2] - c.bbox[0])[:extra]}
+                        ordered = [c for c in ordered if id(c) not in drop]
                     ordered = ordered[-len(cols):]
                     placed = dict(enumerate(ordered)) if len(ordered) == len(cols) else {}
                 # A row that lost cells was cut by a grid that failed there, one
@@ -547,7 +547,7 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
                 # column edge of its own table sits on a grid that contradicts
                 # itself: what is placed is not vouched for by the grid (nor
                 # taken as evidence of how the report prints zeros).
-                irregular = spanned or 0 < len(placed) < len(cols) or (extra > 0 and not by_column)
+                irregular = spanned or 0 < len(placed) < len(cols) or extra > 0
     if not placed:
         blank = _blank_data_row(tables, len(cols))
         if blank is not None:
