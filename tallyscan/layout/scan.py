@@ -1819,7 +1819,8 @@ def _read_jobs(engine, jobs: list[tuple[Cell, list[Crop]]]) -> None:
 def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
                        jobs: list[tuple[Cell, list[Crop]]]) -> None:
     """A one-line number with ink just left of its crop (a minus sign the fax
-    shrank to a dot, or a speck) is read again with that ink in view; if the
+    shrank to a dot or wore to a grey smudge, or a speck) is read again with
+    that ink in view; if the
     two readings differ, neither is trusted: the cell's confidence drops
     below the bar, so a person decides rather than a guess passing as sure.
     Where the wider reading is the same digits after a minus sign, the
@@ -1832,6 +1833,7 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
     ch = work.metrics.char_h
     s = work.metrics.px_to_pt
     narrow = {id(c) for t in tables if t.n_cols <= SIGNED_TABLE_COLS for c in t.cells}
+    faint: float | None = None  # how much darker than its paper faint print is, lazily
     again: list[tuple[Cell, np.ndarray]] = []
     for target, crops in jobs:
         if len(crops) != 1:
@@ -1850,8 +1852,17 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
         h = y1 - y0
         ya, yb = int(y0 + 0.2 * h), int(np.ceil(y0 + 0.9 * h))
         xa = max(cx0, outer)
-        if inner - xa < 1 or not work.binary[ya:yb, xa:inner].any():
+        if inner - xa < 1:
             continue
+        if not work.binary[ya:yb, xa:inner].any():
+            # A minus worn fainter than the binarisation keeps (syn09020: −3
+            # read as a sure 3) is still a few pixels darker than the paper
+            # around the number, by a tenth of the print's contrast.
+            if faint is None:
+                faint = max(6.0, FAINT_SHARE * print_contrast(work.image))
+            paper = float(np.median(work.image[ya:yb, xa : int(x1)]))
+            if np.count_nonzero(work.image[ya:yb, xa:inner] < paper - faint) < 3:
+                continue
         Y0, Y1 = int(max(0, y0 - 0.15 * ch)), int(y1 + 0.15 * ch)
         again.append((target, work.image[Y0:Y1, xa : int(x1 + 0.25 * ch)]))
     if not again:

@@ -889,6 +889,25 @@ def test_a_sign_seen_only_with_the_ink_left_in_view_is_not_trusted(n_cols, doubt
     assert value.reading.sign_mark is doubted
 
 
+@pytest.mark.parametrize("smudge, read_again", [(190, True), (252, False)])
+def test_a_minus_worn_to_a_grey_smudge_is_looked_at_again(smudge, read_again):
+    """Held-out syn09020: a minus worn fainter than the binarisation keeps
+    (−3 read as a sure 3, and called ok). A few pixels left of the number
+    clearly darker than the paper around it are read again with the number,
+    as a mark the binarisation kept is; paper's own grain is not."""
+    from tallyscan.postprocess.template_data import OK_CONFIDENCE
+
+    x = 100 + 50
+    layout, cells = _value_row({1: [(x, 20, x + 10, 40)]}, n_cols=3)
+    work = scan.page_work(layout)
+    work.image[29:32, x - 12 : x - 6] = smudge  # grey only: not in the binary ink
+    engine = _SignEngine(20)
+    scan.recognise_cells(layout, engine=engine)
+    assert engine.calls == (2 if read_again else 1)
+    assert cells[1].reading.sign_mark is read_again
+    assert (cells[1].reading.confidence < OK_CONFIDENCE) is read_again
+
+
 class _PastTheMarkEngine:
     """Reads every number crop as a sure "3", whatever is in front of it."""
 
