@@ -931,7 +931,7 @@ def analyse_page(
     work = ScanWork(image=gray, binary=ink, metrics=metrics, blobs=boxes, ring_band=band, page_ink=binary)
     lines = _text_lines_outside(tables, boxes, char_h, s)
     _return_taken_print(tables, work)
-    _assign_blobs(tables, work.blobs, s, work)
+    _assign_blobs(tables, work)
     h, w = gray.shape[:2]
     layout = PageLayout(
         page=index,
@@ -1123,7 +1123,9 @@ def _return_taken_print(tables: list[Table], work: ScanWork) -> None:
         work.blobs = np.concatenate([work.blobs.reshape(-1, 4), np.array(added, np.float64)])
 
 
-def _assign_blobs(tables: list[Table], boxes: np.ndarray, s: float, work: ScanWork) -> None:
+def _assign_blobs(tables: list[Table], work: ScanWork) -> None:
+    """Each cell's blobs: those whose middle lies in it (less a seal's arcs)."""
+    boxes, s = work.blobs, work.metrics.px_to_pt
     if len(boxes) == 0:
         return
     cx = (boxes[:, 0] + boxes[:, 2]) / 2 * s
@@ -1687,7 +1689,7 @@ def recognise_cells(
     flat stroke is read as a dash by shape, a cell of specks and rule scraps
     as an unsure blank, and an empty cell is empty without any OCR. Crops that
     look alike are read once (:func:`recognise_crops`). A number read from ink
-    off the page's digit height is doubted (:func:`_doubt_odd_ink`).
+    off the page's digit height, or across its cell's side, is doubted (:func:`_doubt_odd_ink`).
     """
     from tallyscan.postprocess.snap import (
         SECTION_四_MAX_ROWS,
@@ -1781,9 +1783,7 @@ def recognise_cells(
     dh = digit_height(layout.tables, work)
     if dh is None and digit_ratio is not None:
         dh = digit_ratio * work.metrics.char_h
-    if dh is not None:
-        _doubt_odd_ink(work, jobs, dh)
-    _doubt_ink_across_sides(work, jobs)
+    _doubt_odd_ink(work, jobs, dh)
     # A long number whose digits run together (3086.22) looks like words, and
     # one in a column of labels (211586 beside 采购总金额) is read as a label: if
     # its first characters read as digits, it is read again whole, as a number.
@@ -1925,23 +1925,33 @@ def digit_height(tables: list[Table], work: ScanWork) -> float | None:
     return float(np.median(tallest)) if len(tallest) >= 5 else None
 
 
-def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: float) -> None:
-    """A number read from ink shorter or taller than the page's digits is not
-    trusted: the recogniser reads a broken rule's scrap, a speck or a seal's
-    fragment as a sure digit ("1", "4"). Its confidence drops below the bar
-    and a one-character reading may be a blank, so the sums or a person
-    decide; two such readings that happen to agree (a total and its one part)
-    do not pin each other. ``dh``: the page's digit height, pixels."""
+def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: float | None) -> None:
+    """A number read from ink that may be no print is not trusted
+    (:func:`_doubted`): the recogniser reads a broken rule's scrap, a speck
+    or a seal's fragment as a sure digit ("1", "4"), so the sums or a person
+    decide, and two such readings that happen to agree (a total and its one
+    part) do not pin each other. Such ink is shorter or taller than the
+    page's digits (``dh``, pixels, where known), or it reaches SPECK_BORDER
+    character heights past its cell's left or right side: print keeps inside
+    its cell, so that is a dotted rule the grid placed a little off (syn07012:
+    a blank cell's dots read as a sure "1") or the grid cut through a number.
+    Each counts once."""
+    s = work.metrics.px_to_pt
+    out = SPECK_BORDER * work.metrics.char_h
     boxes = work.blobs.tolist()  # plain lists: this looks at every number of the page
     for target, crops in jobs:
         if len(crops) != 1 or not crops[0].numeric or not target.reading.text.strip():
             continue
-        x0, y0, x1, y1 = crops[0].bbox
-        heights = [b[3] - b[1] for b in (boxes[i] for i in work.cell_blobs.get(id(target), []))
-                   if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
-        if not heights or ODD_INK_LOW * dh <= max(heights) <= ODD_INK_HIGH * dh:
-            continue
-        target.reading = _doubted(target.reading)
+        mine = [boxes[i] for i in work.cell_blobs.get(id(target), [])]
+        if dh is not None:
+            x0, y0, x1, y1 = crops[0].bbox
+            heights = [b[3] - b[1] for b in mine
+                       if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
+            if heights and not ODD_INK_LOW * dh <= max(heights) <= ODD_INK_HIGH * dh:
+                target.reading = _doubted(target.reading)
+        if mine and (min(b[0] for b in mine) < target.bbox[0] / s - out
+                     or max(b[2] for b in mine) > target.bbox[2] / s + out):
+            target.reading = _doubted(target.reading)
 
 
 def _doubted(r: Reading) -> Reading:
@@ -1951,26 +1961,6 @@ def _doubted(r: Reading) -> Reading:
     if len(r.text) == 1 and len(alts) == 1:
         alts = [[(c, p) for c, p in alts[0] if c != ""] + [("", 0.5)]]
     return replace(r, confidence=r.confidence * 0.5, alternatives=alts)
-
-
-def _doubt_ink_across_sides(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]]) -> None:
-    """A number read from ink that reaches SPECK_BORDER character heights
-    past its cell's left or right side is not trusted either: print keeps
-    inside its cell, so that ink is a dotted rule the grid placed a little
-    off (syn07012: a blank cell's dots read as a sure "1") or the grid cut
-    through a number. :func:`_doubted`, as odd-height ink is."""
-    s = work.metrics.px_to_pt
-    out = SPECK_BORDER * work.metrics.char_h
-    for target, crops in jobs:
-        if len(crops) != 1 or not crops[0].numeric or not target.reading.text.strip():
-            continue
-        idx = work.cell_blobs.get(id(target), [])
-        if not idx:
-            continue
-        b = work.blobs[idx]
-        if b[:, 0].min() >= target.bbox[0] / s - out and b[:, 2].max() <= target.bbox[2] / s + out:
-            continue
-        target.reading = _doubted(target.reading)
 
 
 def merge_readings(parts: list[Reading]) -> Reading:

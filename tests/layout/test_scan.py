@@ -1384,7 +1384,7 @@ def test_print_the_rule_masks_took_from_a_cells_middle_is_given_back():
     scan._return_taken_print([table], work)
     assert work.blobs.tolist() == [[24.0, 10.0, 27.0, 27.0]]
     assert work.binary[10:27, 24:27].all() and not work.binary[:, 30:].any()
-    scan._assign_blobs([table], work.blobs, 1.0, work)
+    scan._assign_blobs([table], work)
     first = next(c for c in table.cells if c.col == 0)
     assert work.cell_blobs[id(first)] == [0]
 
@@ -1407,7 +1407,7 @@ def test_a_number_read_from_ink_across_its_cells_side_is_doubted():
         crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
                          numeric=True, bbox=tuple(work.blobs[blob]))
         jobs.append((c, [crop]))
-    scan._doubt_ink_across_sides(work, jobs)
+    scan._doubt_odd_ink(work, jobs, None)
     assert across.reading.confidence == pytest.approx(0.47)
     assert ("", 0.5) in across.reading.alternatives[0]
     assert inside.reading.confidence == 0.94
