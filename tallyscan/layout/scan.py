@@ -1935,6 +1935,9 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
     character heights past its cell's left or right side: print keeps inside
     its cell, so that is a dotted rule the grid placed a little off (syn07012:
     a blank cell's dots read as a sure "1") or the grid cut through a number.
+    A lone upright stroke hugging its cell's left or right side (within
+    SPECK_BORDER) is doubted too: a dashed rule's piece the mask left, read
+    as a sure "1" (syn10008), where print sits clear of the rules.
     Each counts once."""
     s = work.metrics.px_to_pt
     out = SPECK_BORDER * work.metrics.char_h
@@ -1949,9 +1952,19 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
                        if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
             if heights and not ODD_INK_LOW * dh <= max(heights) <= ODD_INK_HIGH * dh:
                 target.reading = _doubted(target.reading)
-        if mine and (min(b[0] for b in mine) < target.bbox[0] / s - out
-                     or max(b[2] for b in mine) > target.bbox[2] / s + out):
+        left, right = target.bbox[0] / s, target.bbox[2] / s
+        across = mine and (min(b[0] for b in mine) < left - out or max(b[2] for b in mine) > right + out)
+        if across or (len(mine) == 1 and _side_stroke(mine[0], left, right, work.metrics.char_h)):
             target.reading = _doubted(target.reading)
+
+
+def _side_stroke(box: list[float], left: float, right: float, ch: float) -> bool:
+    """Whether a piece is an upright stroke narrower than SCRAP_WIDTH lying
+    within SPECK_BORDER character heights of the side ``left`` or ``right``."""
+    x0, y0, x1, y1 = box
+    near = SPECK_BORDER * ch
+    return (x1 - x0 < SCRAP_WIDTH * ch and y1 - y0 > x1 - x0
+            and (x0 <= left + near or x1 >= right - near))
 
 
 def _doubted(r: Reading) -> Reading:

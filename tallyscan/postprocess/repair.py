@@ -236,7 +236,8 @@ def _make_var(cell: CanonicalCell) -> _Var:
         return _Var(cell.key, [], 0.0, None)
     cands = candidates(cell)
     top = _int_value(cell)
-    if top is not None and not any(c.value == top for c in cands):
+    # A count is never negative: a "-1" (a dash and a scrap) is no candidate.
+    if top is not None and top >= 0 and not any(c.value == top for c in cands):
         cands.insert(0, Candidate(top, 0.0, cell.raw_text))
     unsure = max(1.0 - float(cell.confidence), 1e-6)
     traces = not cell.raw_text and top == 0

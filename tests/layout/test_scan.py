@@ -1413,6 +1413,33 @@ def test_a_number_read_from_ink_across_its_cells_side_is_doubted():
     assert inside.reading.confidence == 0.94
 
 
+
+def test_a_lone_stroke_hugging_its_cells_side_is_doubted():
+    """Held-out syn10008: a dashed rule's piece the mask left 0.15 character
+    heights inside a blank cell's side, read as a sure 1. A lone upright
+    stroke that close to the side is doubted; a centred 1, or a digit as wide
+    as a 0 by the side, is not."""
+    ch = 20.0
+    work = scan.ScanWork(image=np.full((40, 300), 255, np.uint8), binary=np.zeros((40, 300), np.uint8),
+                         metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array([[94.0, 10.0, 97.0, 28.0], [124.0, 10.0, 127.0, 28.0],
+                                         [202.0, 10.0, 212.0, 28.0]]))
+    hugging = Cell(row=0, col=0, bbox=(50.0, 0.0, 100.0, 40.0))
+    centred = Cell(row=0, col=1, bbox=(100.0, 0.0, 150.0, 40.0))
+    wide = Cell(row=0, col=2, bbox=(200.0, 0.0, 250.0, 40.0))
+    work.cell_blobs = {id(hugging): [0], id(centred): [1], id(wide): [2]}
+    jobs = []
+    for c, blob in ((hugging, 0), (centred, 1), (wide, 2)):
+        c.reading = Reading("1", 0.96, [[("1", 0.96), ("", 0.02)]])
+        crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
+                         numeric=True, bbox=tuple(work.blobs[blob]))
+        jobs.append((c, [crop]))
+    scan._doubt_odd_ink(work, jobs, None)
+    assert hugging.reading.confidence == pytest.approx(0.48)
+    assert ("", 0.5) in hugging.reading.alternatives[0]
+    assert centred.reading.confidence == 0.96
+    assert wide.reading.confidence == 0.96
+
 def _text_page(sideways: bool) -> np.ndarray:
     """A page of lines of square 'characters' (binary, ink 255), turned a
     quarter when ``sideways``."""

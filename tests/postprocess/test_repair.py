@@ -532,3 +532,19 @@ def test_an_echo_stands_when_its_partner_is_vouched_for_elsewhere():
     out, got = run(cells)
     assert got[key].value == int(value) and got[total].value == int(value)
     assert got[key].status == "ok" and got[total].status == "ok"
+
+
+def test_a_negative_count_is_never_chosen_to_balance_a_sum():
+    """Held-out syn10008: in section 四, a hyphen zero with a rule's scrap read
+    as "-1" (unsure) beside a sure scrap "1": -1 + 1 kept the total, and both
+    were `ok`. A count is never negative, so the sum cannot hold that way: it
+    fails, and both are flagged with their readings as printed."""
+    cells = table(5)
+    for k in (FUYI, FUYI_FIX, "四||行政复议/其他结果", "四||行政复议/尚未审结"):
+        cells[k] = sure(k, 0)
+    cells[FUYI_TOTAL] = sure(FUYI_TOTAL, 0)
+    misread(cells[FUYI_FIX], [[("-", 0.9)], [("1", 0.47), ("", 0.3)]])
+    cells["四||行政复议/其他结果"] = sure("四||行政复议/其他结果", 1)
+    out, got = run(cells)
+    assert got[FUYI_FIX].status != "ok" and got["四||行政复议/其他结果"].status != "ok"
+    assert got[FUYI_FIX].status != "repaired"  # -1 is what was printed, not a choice
