@@ -1484,6 +1484,9 @@ def _label_columns(table: Table, work: ScanWork) -> set[int]:
 # within 0.15 and 5 of them read differently alone, all at 0.12 or more ("8"
 # taken for a "6" twice and for a "0", 采购项 for 采购总, "0" for "0."), the
 # "6"s then flagged only because a sum broke. 0.12 reads ~7% more crops.
+# Even so a bold 8 took a 6's reading at 0.107 (held-out syn11036, mild: the
+# 6's hook closes in the ink, so even their holes agree), and in section 二 no
+# sum catches that: numbers in its narrow tables are always read themselves.
 GLYPH_MATCH = 0.12
 # ... and only when that reading was itself sure: an unsure reading is read anew.
 GLYPH_REUSE_CONFIDENCE = 0.97
@@ -1499,6 +1502,8 @@ class Crop:
     ink: np.ndarray
     numeric: bool
     bbox: tuple[float, float, float, float] | None = None  # the line's extent, pixels
+    # Whether it may take another crop's reading (see recognise_crops).
+    reuse: bool = True
 
 
 def crop_signature(ink: np.ndarray) -> np.ndarray | None:
@@ -1545,7 +1550,8 @@ def recognise_crops(engine, crops: list[Crop]) -> list[Reading]:
     the others take a copy of that reading when it is sure (>=
     GLYPH_REUSE_CONFIDENCE), and are read themselves otherwise, so every reading
     (text, confidence, alternatives, insertions) is one the engine produced for
-    a crop that looks the same.
+    a crop that looks the same. A crop marked not to ``reuse`` is read
+    itself (others may still take its reading).
     """
     sigs = [crop_signature(c.ink) for c in crops]
     leader_of = list(range(len(crops)))
@@ -1554,7 +1560,7 @@ def recognise_crops(engine, crops: list[Crop]) -> list[Reading]:
         if s is None:
             continue
         group = leaders.setdefault((c.numeric, s.shape), [])
-        for j in group:
+        for j in group if c.reuse else ():
             if glyph_distance(c, s, crops[j], sigs[j]) <= GLYPH_MATCH:
                 leader_of[i] = j
                 break
@@ -1741,8 +1747,12 @@ def recognise_cells(
                     parts = cell_crops(c, work, max_chars=LABEL_CHARS)[:1]
                 if not _looks_like_words(c, work):
                     # A long number in a label column, perhaps; a label's own
-                    # item number (1.属于…, worn to 1.) is not one.
-                    truncated.append((c, _LONG_DIGITS))
+                    # item number (1.属于…, worn to 1.) is not one. Section
+                    # 二's narrow tables have no such labels: there any number
+                    # is one (a value cell spanning the value columns, read
+                    # as a label where headers fill its column: syn11032).
+                    narrow = t.n_cols <= SIGNED_TABLE_COLS
+                    truncated.append((c, _DIGITS if narrow else _LONG_DIGITS))
             elif _looks_like_words(c, work):
                 # Column headers (自然人, 结果维持…): a few characters identify them.
                 is_label = header = True
@@ -1751,7 +1761,10 @@ def recognise_cells(
             else:
                 parts = cell_crops(c, work)
             c.reading = Reading.not_read()  # until read
-            job = (c, _crops(parts, numeric=not is_label))
+            # A number no sum checks (in section 二's narrow tables) is read
+            # itself: reuse can give it another glyph's sure reading (see GLYPH_MATCH).
+            job = (c, _crops(parts, numeric=not is_label,
+                             reuse=is_label or t.n_cols > SIGNED_TABLE_COLS))
             if is_label and t.n_rows <= SECTION_四_MAX_ROWS:
                 words.append(job)
             elif header and not t.unruled and t.n_cols > SIGNED_TABLE_COLS:
@@ -1779,17 +1792,19 @@ def recognise_cells(
     # A heading whose item number did not read as one is read whole.
     _read_jobs(engine, [(c, _crops(cell_crops(c, work, max_chars=HEADING_CHARS)[:1], numeric=False))
                         for c in headings if not c.reading.unread and not heading_item(c.text)])
+    # A long number whose digits run together (3086.22) looks like words, and
+    # one in a column of labels (211586 beside 采购总金额) is read as a label: if
+    # its first characters read as digits, it is read again whole, as a number.
+    numbers = [(c, _crops(cell_crops(c, work), numeric=True))
+               for c, pattern in truncated if pattern.match(c.reading.text)]
+    if numbers:
+        _read_jobs(engine, numbers)
+        jobs += numbers
     _doubt_unread_sign(layout.tables, work, engine, jobs)
     dh = digit_height(layout.tables, work)
     if dh is None and digit_ratio is not None:
         dh = digit_ratio * work.metrics.char_h
     _doubt_odd_ink(work, jobs, dh)
-    # A long number whose digits run together (3086.22) looks like words, and
-    # one in a column of labels (211586 beside 采购总金额) is read as a label: if
-    # its first characters read as digits, it is read again whole, as a number.
-    numbers = [c for c, pattern in truncated if pattern.match(c.reading.text)]
-    if numbers:
-        _read_jobs(engine, [(c, _crops(cell_crops(c, work), numeric=True)) for c in numbers])
     return dh / work.metrics.char_h if dh is not None else None
 
 
@@ -1802,9 +1817,9 @@ def _first_value_row(table: Table, label_cols: set[int]) -> int:
 
 
 def _crops(parts: list[tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]],
-           numeric: bool) -> list[Crop]:
+           numeric: bool, reuse: bool = True) -> list[Crop]:
     """:func:`cell_crops`' lines as crops to read."""
-    return [Crop(img, ink, numeric, box) for img, ink, box in parts]
+    return [Crop(img, ink, numeric, box, reuse) for img, ink, box in parts]
 
 
 def _read_jobs(engine, jobs: list[tuple[Cell, list[Crop]]]) -> None:
@@ -1937,7 +1952,8 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
     a blank cell's dots read as a sure "1") or the grid cut through a number.
     A lone upright stroke hugging its cell's left or right side (within
     SPECK_BORDER) is doubted too: a dashed rule's piece the mask left, read
-    as a sure "1" (syn10008), where print sits clear of the rules.
+    as a sure "1" (syn10008), where print sits clear of the rules. So is a
+    number its crop left a glyph's piece out of (:func:`_ink_left_beside`).
     Each counts once."""
     s = work.metrics.px_to_pt
     out = SPECK_BORDER * work.metrics.char_h
@@ -1954,8 +1970,38 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
                 target.reading = _doubted(target.reading)
         left, right = target.bbox[0] / s, target.bbox[2] / s
         across = mine and (min(b[0] for b in mine) < left - out or max(b[2] for b in mine) > right + out)
-        if across or (len(mine) == 1 and _side_stroke(mine[0], left, right, work.metrics.char_h)):
+        if (across or (len(mine) == 1 and _side_stroke(mine[0], left, right, work.metrics.char_h))
+                or _ink_left_beside(target, work, mine, crops[0].bbox)):
             target.reading = _doubted(target.reading)
+
+
+# A piece at least this many character heights long (bigger than a speck)
+# beside a number's crop, within a stray run's gap of it, on its line give or
+# take this much, is print the crop may have lost.
+LEFT_OUT_SIZE = 0.3
+LEFT_OUT_BAND = 0.2
+
+
+def _ink_left_beside(cell: Cell, work: ScanWork, mine: list[list[float]],
+                     bbox: tuple[float, float, float, float] | None) -> bool:
+    """Whether the cell holds a piece of ink its number's crop left out, lying
+    beside the crop on its line: a faded 2's flat base, grouped as a line of
+    its own below the 5 of 2.5, was dropped as a rule's remnant and 2.5 read
+    as a sure 5 (syn11032). Scraps at the cell's border do not count."""
+    if bbox is None or len(mine) < 2:
+        return False
+    ch = work.metrics.char_h
+    x0, y0, x1, y1 = bbox
+    band0, band1 = y0 - LEFT_OUT_BAND * ch, y1 + LEFT_OUT_BAND * ch
+    out = [i for i, (a, b, c, d) in enumerate(mine)
+           if not (a >= x0 - 1 and c <= x1 + 1 and b >= y0 - 1 and d <= y1 + 1)
+           and max(c - a, d - b) >= LEFT_OUT_SIZE * ch
+           and b < band1 and d > band0
+           and a < x1 + 0.6 * ch and c > x0 - 0.6 * ch]
+    if not out:
+        return False
+    scrap = _scraps(cell, work, np.asarray(mine, dtype=np.float64))
+    return any(not scrap[i] for i in out)
 
 
 def _side_stroke(box: list[float], left: float, right: float, ch: float) -> bool:

@@ -379,6 +379,22 @@ def test_crops_of_other_size_or_mode_are_read_apart():
     assert eng.calls == 3
 
 
+
+def test_a_crop_not_to_reuse_is_read_itself_and_may_still_lead():
+    """Section 二's numbers (no sum checks them) are read themselves: a bold 8
+    took a 6's sure reading at a glyph distance of 0.107 (syn11036)."""
+    eng = _CountingEngine()
+    alone = _zero()
+    alone.reuse = False
+    out = scan.recognise_crops(eng, [_zero(), alone, _zero()])
+    assert eng.calls == 2
+    assert [r.text for r in out] == ["0"] * 3
+    eng = _CountingEngine()
+    first = _zero()
+    first.reuse = False
+    scan.recognise_crops(eng, [first, _zero(), _zero()])
+    assert eng.calls == 1  # the others take the reading of the one read itself
+
 def test_one_different_character_of_a_long_label_is_no_match():
     # Ten square "characters"; the second crop differs in one of them only.
     def label(odd: bool) -> scan.Crop:
@@ -637,6 +653,82 @@ def test_a_long_number_in_a_column_of_labels_is_read_whole():
     assert cells[(2, 0)].reading.text == "11111111"
     assert cells[(0, 0)].reading.text == "字字"  # labels stay read by their first characters
 
+
+
+class _ModeEngine(_RunEngine):
+    """A _RunEngine that remembers which crops it read as numbers."""
+
+    def __init__(self, ch: float):
+        super().__init__(ch)
+        self.numeric_reads = 0
+
+    def recognize(self, crops, numeric=False):
+        self.numeric_reads += len(crops) if numeric else 0
+        return super().recognize(crops, numeric)
+
+
+@pytest.mark.parametrize("cols, read_again", [(2, True), (7, False)])
+def test_one_digit_in_the_label_column_of_a_narrow_table_is_read_as_a_number(cols, read_again):
+    """Section 二's narrow tables have no labels that are numbers (三's 1.属于…
+    worn to "1." is one): there a one-digit cell read as a label (a value cell
+    spanning the value columns, in a column of headers: syn11032) is read again
+    as a number, so the checks on numbers apply to it. In a wide table it is
+    left as read."""
+    from tallyscan.model import PageLayout
+
+    ch = 20
+    width = 200 + 50 * (cols - 1)
+    img = np.full((180, width), 255, np.uint8)
+    blobs, owner = [], []
+
+    def blob(x: int, y: int, w: int, key: tuple[int, int]) -> None:
+        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
+        blobs.append([x, y, x + w, y + ch])
+        owner.append(key)
+
+    for row in (0, 1):
+        for x in (10, 35):
+            blob(x, 20 + 60 * row, ch, (row, 0))
+    blob(20, 140, ch // 2, (2, 0))  # one digit in the labels' column
+    h = [(0, y, width, y) for y in (0, 60, 120, 180)]
+    v = [(x, 0, x, 180) for x in (0, *range(200, width + 1, 50))]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert t.n_cols == cols
+    cells = {(c.row, c.col): c for c in t.cells}
+    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array(blobs, float),
+                         cell_blobs={id(c): [i for i, o in enumerate(owner) if o == key]
+                                     for key, c in cells.items()})
+    layout = PageLayout(page=1, width=width, height=180, source="scan", lines=[], tables=[t])
+    scan._WORK[id(layout)] = work
+    engine = _ModeEngine(ch)
+    scan.recognise_cells(layout, engine=engine)
+    assert cells[(2, 0)].reading.text == "1"
+    assert engine.numeric_reads == (1 if read_again else 0)
+
+
+def test_a_number_its_crop_left_a_glyphs_piece_out_of_is_doubted():
+    """Held-out syn11032: 2.5 with its 2 faded to a flat base, grouped as a line
+    of its own just below the 5 and dropped as a rule's remnant; "5" read
+    sure. A piece bigger than a speck beside the crop, on its line, leaves the
+    reading in doubt; a scrap at the cell's border does not."""
+    ch = 24.0
+    work = scan.ScanWork(image=np.full((60, 300), 255, np.uint8), binary=np.zeros((60, 300), np.uint8),
+                         metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array([[83.0, 15.0, 93.0, 30.0], [64.0, 30.0, 74.0, 34.0],
+                                         [183.0, 15.0, 193.0, 30.0], [150.0, 1.0, 160.0, 3.0]]))
+    lost = Cell(row=0, col=0, bbox=(40.0, 0.0, 140.0, 45.0))
+    scrap = Cell(row=0, col=1, bbox=(140.0, 0.0, 240.0, 45.0))
+    work.cell_blobs = {id(lost): [0, 1], id(scrap): [2, 3]}
+    jobs = []
+    for c, blob in ((lost, 0), (scrap, 2)):
+        c.reading = Reading("5", 0.99, [[("5", 0.99)]])
+        crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
+                         numeric=True, bbox=tuple(work.blobs[blob]))
+        jobs.append((c, [crop]))
+    scan._doubt_odd_ink(work, jobs, None)
+    assert lost.reading.confidence == pytest.approx(0.495)
+    assert scrap.reading.confidence == 0.99
 
 # --------------------------------------------------------------------------- faint and broken rules
 
