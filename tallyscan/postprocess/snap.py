@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -355,16 +356,23 @@ def snap_section_三(tables: list[Table], prior: str | None = None) -> tuple[lis
     cols = templates()["三"]["2021"]["columns"]
     k = len(cols)
     rows = _rows_of(tables)
-    # Each table's first value column: its last k (before a phantom last one).
-    firsts = {id(t): t.n_cols - k - int(_phantom_last_column(t, k)) for t in tables}
+    # Each table's value columns: its last k (before a phantom last one), not
+    # counting column edges that one row's split alone made.
+    rare = {id(t): _rare_edges(t) for t in tables}
+    value_cols = {id(t): _value_columns(t, k, rare[id(t)]) for t in tables}
+    firsts = {key: cols_[0] for key, cols_ in value_cols.items()}
     labels, value_slots = [], []
     for row in rows:
-        first_value = firsts[id(row.table)]
+        columns = value_cols[id(row.table)]
+        first_value = columns[0]
         labels.append(_label_text(row, first_value) if first_value > 0 else "")
+        split = {c.col for c in row.cells if c.row == row.row} & rare[id(row.table)]
         slots = []
-        for j in range(k):
-            col = first_value + j
+        for j, col in enumerate(columns):
             c = row.cell_at_col(col) if col >= 0 else None
+            end = columns[j + 1] if j + 1 < len(columns) else row.table.n_cols
+            if any(col < e < end for e in split):
+                c = None  # this row alone is split inside the column: its value is unsure
             # A value belongs to the row it starts on; a cell spanning rows is header.
             slots.append(c if c is not None and c.row == row.row and c.row_span == 1 else None)
         value_slots.append(slots)
@@ -419,6 +427,36 @@ def _row_sums_holding(table: Table, first: int, k: int) -> int:
         if values[total] and values[total] == sum(values[p] for p in parts):
             held += 1
     return held
+
+
+def _rare_edges(table: Table) -> set[int]:
+    """Column edges (by the column they start) that only one row has, while
+    at least RARE_EDGE_ROWS rows run a cell across them: that row's split (a
+    seal's stroke, two digits set apart), not a column of the table."""
+    present: dict[int, int] = defaultdict(int)
+    across: dict[int, int] = defaultdict(int)
+    for c in table.cells:
+        present[c.col] += c.row_span
+        for j in range(c.col + 1, c.col + c.col_span):
+            across[j] += c.row_span
+    return {j for j in range(1, table.n_cols) if present[j] <= 1 and across[j] >= RARE_EDGE_ROWS}
+
+
+def _value_columns(table: Table, k: int, rare: set[int]) -> list[int]:
+    """Section 三's ``k`` value columns of a table (negative where the table
+    has too few): its last ``k`` (before a phantom last one), not counting
+    ``rare`` edges (:func:`_rare_edges`): counted as columns, they put every
+    row's values one column off (syn10014)."""
+    n = table.n_cols
+    if not rare:
+        first = n - k - int(_phantom_last_column(table, k))
+        return list(range(first, first + k))
+    real = [j for j in range(n) if j not in rare]
+    return ([-1] * k + real)[-k:]
+
+
+# A column edge is one row's split when at least this many rows span it.
+RARE_EDGE_ROWS = 3
 
 
 # A table's last column is taken for a phantom (a stray rule right of the

@@ -683,3 +683,44 @@ def test_section_3_the_rows_of_its_other_handling_part_decide_the_version_with_t
     t = _labelled_table([(label, [Reading.exact(v) for v in values]) for label, values in grid])
     out, version = snap.snap_section_三([t], prior="2021")
     assert version == printed
+
+
+def test_section_3_a_column_edge_of_one_split_row_shifts_no_values():
+    """Held-out syn10014: a seal's stroke split one row's value cell in two, and
+    that edge became a column of the whole table, which every other row's
+    cell spans. Counted as a column, it put every value one column off (30
+    cells wrong). It is that row's split: the other rows keep their columns,
+    and the split row's value there is left to the sums (missing)."""
+    from tallyscan.postprocess.template_data import templates
+
+    paths = templates()["三"]["2021"]["rows"]
+    rows = _rows_that_add_up(len(paths))
+    split_row, cut = 4, 3  # grid columns: label, then values; value 3 spans the stray edge at 4
+    cells = []
+    for r, (path, texts) in enumerate(zip(paths, rows, strict=True)):
+        cells.append(Cell(row=r, col=0, bbox=(0, r * 10.0, 10, r * 10.0 + 10),
+                          reading=Reading.exact(path.split("/")[-1])))
+        col = 1
+        for j, text in enumerate(texts):
+            if j + 1 == cut and r == split_row:
+                for part, t in enumerate((text, "")):
+                    cells.append(Cell(row=r, col=col + part, bbox=(0, 0, 1, 1), reading=Reading.exact(t)))
+                col += 2
+                continue
+            span = 2 if j + 1 == cut else 1
+            cells.append(Cell(row=r, col=col, bbox=(0, 0, 1, 1), col_span=span, reading=Reading.exact(text)))
+            col += span
+    n_cols = 1 + 8
+    table = Table(page=0, bbox=(0, 0, n_cols * 10.0, len(rows) * 10.0),
+                  row_edges=[r * 10.0 for r in range(len(rows) + 1)],
+                  col_edges=[c * 10.0 for c in range(n_cols + 1)], cells=cells)
+    assert snap._rare_edges(table) == {cut + 1}
+    out, _ = snap.snap_section_三([table], prior="2021")
+    cols = templates()["三"]["2021"]["columns"]
+    got = {(c.row_path, c.col_path): c for c in out}
+    for r, (path, texts) in enumerate(zip(paths, rows, strict=True)):
+        for j, (col, text) in enumerate(zip(cols, texts, strict=True)):
+            if r == split_row and j + 1 == cut:
+                assert got[(path, col)].status == "missing"
+            else:
+                assert got[(path, col)].value == int(text), (path, col)
