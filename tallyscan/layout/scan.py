@@ -2350,8 +2350,10 @@ def _lost_label_rule_splits(table: Table, lines, char_h: float, s: float, cell_a
 
 
 # A column is as wide as the table's pitch when within this share of it (or
-# of two to four pitches, for columns whose rules between them were lost).
+# of several pitches, for columns whose rules between them were lost).
 PITCH_TOLERANCE = 0.1
+# A seal's ring spans up to five of section 四's columns (syn13020: five).
+PITCH_MAX_COLUMNS = 5
 
 
 def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
@@ -2360,7 +2362,7 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     Section 四 is one short block of fifteen value columns of one width, and
     no other table of the template is that wide (三 has at most ten columns).
     So in a ruled table of at most SECTION_四_MAX_ROWS rows and more than ten
-    columns, most of them of one pitch, a column two to four pitches wide is
+    columns, most of them of one pitch, a column two to PITCH_MAX_COLUMNS pitches wide is
     that many columns: each of its own cells (not the headers spanning it) is
     cut at the pitch, as long as the table then has no more than fifteen
     columns. When that makes fifteen, its last row is the data row, one value
@@ -2384,7 +2386,7 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     wide = {}
     for c, w in enumerate(widths):
         k = int(round(w / pitch))
-        if 2 <= k <= 4 and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
+        if 2 <= k <= PITCH_MAX_COLUMNS and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
             wide[c] = k
     n_after = table.n_cols + sum(k - 1 for k in wide.values())
     if not wide or n_after > n_四:

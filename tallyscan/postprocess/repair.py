@@ -62,6 +62,8 @@ FREE_VALUE_COST = BREAK_COST
 # for one equation to decide it (doc004: 6 + [specks] = 13 took the 6 and 13 for
 # zeros); what it decides is `repaired`, pinned or flagged like any other choice.
 TRACE_VALUE_COST = math.log(10)
+# A blank reading this unsure is print the recogniser could not read, not a blank.
+UNREAD_PRINT = 0.1
 # A chosen value is pinned when every other value costs at least this much more.
 PIN_MARGIN = math.log(20)
 # A group of linked equations with more unknown cells than this, some of them
@@ -768,6 +770,13 @@ def _set_status(cell: CanonicalCell, var: _Var, value: int | None, how: str, is_
                        else f"{what}; the equations allow other values ({names})")
         return
     cell.value = value
+    if is_pinned and not cell.raw_text and cell.confidence < UNREAD_PRINT:
+        # The recogniser saw print it could not read (syn12008: a 1 under a
+        # seal's star): its 0 is the sums' alone, and a misprinted total
+        # would pass unseen. Inferred, not confirmed.
+        cell.status = "repaired"
+        cell.reason = f"print not legible (confidence {cell.confidence:.2f}); inferred from {names}"
+        return
     if value != var.top:
         if is_pinned:
             cell.status = "repaired"

