@@ -741,11 +741,15 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
     heights long: long enough to join a table to the one below it across a
     heading. Rules that cross the ring keep their length outside it; shorter
     pieces stay (a table's rule the ring runs along, cell by cell). With
-    ``short_too`` (level rules, for the grid only, ``band`` holding the star
-    too), shorter pieces go as well unless a rule runs on at their height
-    beyond the seal within four character heights: a star's arm, or an arc
-    crossing a cell, would cut that cell's row in two (syn05006, syn08019),
-    yet its ink is kept out of the text."""
+    ``short_too`` (for the grid only, ``band`` holding the star too), shorter
+    pieces go as well unless a rule runs on in their line beyond the seal
+    within four character heights: a star's arm, or an arc crossing a cell,
+    would cut that cell's row in two (syn05006, syn08019), and its upright
+    stroke would split a column (syn12023), yet its ink is kept out of the
+    text. A long upright piece on the star is held to the same test (a column
+    rule crossing the star stays, syn11039); a long level one still goes, as
+    a five-pointed star's side arms line up level across its whole width
+    (syn11018)."""
     if band is None:
         return mask
     boxes, outlines = component_boxes(mask)
@@ -763,11 +767,12 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
         inked = np.count_nonzero(ink)
         if not inked or np.count_nonzero(cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])) < 0.7 * inked:
             continue
-        if short:
+        if short or (short_too and not horizontal):
             if off_band is None:
                 off_band = cv2.bitwise_and(mask, cv2.bitwise_not(band))
             reach, t = int(4 * char_h), max(2, int(0.2 * char_h))
-            if off_band[max(0, by - t) : by + bh + t, max(0, bx - reach) : bx + bw + reach].any():
+            along, across = (reach, t) if horizontal else (t, reach)
+            if off_band[max(0, by - across) : by + bh + across, max(0, bx - along) : bx + bw + along].any():
                 continue
         out[by : by + bh, bx : bx + bw][own > 0] = 0
     return out
@@ -911,11 +916,12 @@ def analyse_page(
     band = ring_band(binary.shape, rings)
     horiz = drop_ring_arcs(horiz, band, char_h, horizontal=True)
     vert = drop_ring_arcs(vert, band, char_h, horizontal=False)
-    h_grid = drop_ring_arcs(horiz, ring_band(binary.shape, rings, star=True), char_h,
-                            horizontal=True, short_too=True)
+    star_band = ring_band(binary.shape, rings, star=True)
+    h_grid = drop_ring_arcs(horiz, star_band, char_h, horizontal=True, short_too=True)
+    v_grid = drop_ring_arcs(vert, star_band, char_h, horizontal=False, short_too=True)
     s = metrics.px_to_pt
     h_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(h_grid, True, char_h)]
-    v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(vert, False, char_h)]
+    v_segs = [tuple(v * s for v in seg) for seg in segments_from_mask(v_grid, False, char_h)]
     from tallyscan.layout.grid import build_tables, split_cells
 
     tables = build_tables(h_segs, v_segs, tolerance=0.6 * char_h * s, min_coverage=0.5, page=index)

@@ -1642,3 +1642,27 @@ def test_a_seal_stars_arm_does_not_cut_a_row_in_two():
     assert grid[150:153, 290:315].all() and grid[150:153, 40:285].all()
     text = scan.drop_ring_arcs(mask, scan.ring_band(mask.shape, ring), ch, horizontal=True)
     assert text[310:313, 285:315].all()
+
+
+def test_a_seal_stars_upright_stroke_is_not_a_column_edge():
+    """Held-out syn12023: the upright stroke of a seal's star inside a cell of
+    section 四 passed for a short rule and made a column edge that no other
+    row had, so the section's values went missing. Upright pieces on the star
+    go from the grid too, unless a rule runs on above or below them beyond
+    the seal (a column rule the ring or the star breaks into pieces)."""
+    ch = 20.0
+    ring = [(300.0, 300.0, 150.0, 3.0)]
+    mask = np.zeros((600, 600), np.uint8)
+    mask[285:315, 298:301] = 255  # the star's upright stroke, mid-cell
+    mask[40:560, 370:373] = 255  # the cell's own column rule, beside the star
+    mask[40:285, 150:153] = 255  # a column rule, broken where the ring crosses it
+    mask[290:312, 150:153] = 255  # ... its short piece on the ring
+    mask[318:560, 150:153] = 255
+    mask[40:244, 330:333] = 255  # a column rule through the star's disc, broken at its edge
+    mask[250:350, 330:333] = 255  # ... its piece on the star, five character heights long
+    mask[356:560, 330:333] = 255
+    grid = scan.drop_ring_arcs(mask, scan.ring_band(mask.shape, ring, star=True), ch,
+                               horizontal=False, short_too=True)
+    assert not grid[:, 298:301].any() and grid[40:560, 370:373].all()
+    assert grid[290:312, 150:153].all() and grid[40:285, 150:153].all()
+    assert grid[250:350, 330:333].all()  # syn11039: the rule stays whole
