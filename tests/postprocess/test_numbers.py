@@ -25,8 +25,17 @@ def test_parse_number_golden(text, decimal, value, kind):
 
 
 def test_thousands_separator_only_between_groups_of_three():
-    # "1,23" is not a thousands separator: keep the leading number only.
-    assert parse_number("1,23").value == 1
+    # "1,23" is not a thousands separator: the leading number is kept, as
+    # "split" (digits on both sides of a mark), which is never trusted alone.
+    assert parse_number("1,23") == ParsedNumber(1, "split")
+
+
+def test_digits_on_both_sides_of_a_mark_are_no_number_with_a_note():
+    """Held-out syn15016: 12.34 万元 read "12:34" at 0.95 was taken as a sure 12."""
+    assert parse_number("12:34", decimal=True) == ParsedNumber(12.34, "split")
+    assert parse_number("12:34") == ParsedNumber(12, "split")
+    assert parse_number("22（其中修订16件）") == ParsedNumber(22, "number")  # a note
+    assert parse_number("486690元") == ParsedNumber(486690, "number")
 
 
 def test_a_dot_before_a_signed_change_is_a_shrunk_minus_sign():

@@ -273,6 +273,20 @@ def test_cells_no_equation_checks_keep_their_own_confidence():
     assert got[count].equations == [] and got[key3(ROW1, TOTAL)].equations
 
 
+def test_a_cell_no_equation_checks_needs_a_surer_reading():
+    """Held-out syn14028: a faint 9 in section 二 read as a 4 at 0.96 was `ok`.
+    Unchecked cells need UNCHECKED_CONFIDENT (0.97), cells in equations 0.90."""
+    cells = table()
+    faint, sure_enough = [k for k in cells if k.startswith("二|") and "规章" in k][:2]
+    misread(cells[faint], [[("4", 0.96)]])
+    cells[faint].status = "ok"
+    misread(cells[sure_enough], [[("9", 0.98)]])
+    cells[sure_enough].status = "ok"
+    out, got = run(cells)
+    assert got[faint].status == "low_confidence" and "needs 0.97" in got[faint].reason
+    assert got[sure_enough].status == "ok" and got[sure_enough].value == 9
+
+
 @pytest.mark.parametrize("alts, insertions, expect", [
     ([[("1", 0.9)], [("2", 0.6), ("7", 0.3)]], [], [12, 17]),
     ([[("5", 0.9)], [("5", 0.6), ("", 0.35)]], [], [55, 5]),

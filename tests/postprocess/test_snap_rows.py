@@ -196,6 +196,15 @@ def test_a_count_read_with_a_point_keeps_its_digits_and_is_never_trusted():
     assert amount.value == 3.4 and amount.status == "ok"
 
 
+def test_digits_either_side_of_a_colon_are_never_trusted():
+    """Held-out syn15016: 采购总金额 12.34 read "12:34" at 0.95 was a sure 12,
+    and no sum checks section 二. Now the amount is 12.34, flagged."""
+    split = Cell(row=0, col=1, bbox=(0, 0, 10, 10), reading=Reading.exact("12:34"))
+    amount = snap.make_cell("二", "x", "y", split, 0, "2021", decimal=True)
+    assert amount.value == 12.34 and amount.raw_text == "12:34"
+    assert amount.status == "low_confidence" and "not a decimal point" in amount.reason
+
+
 def _labelled_table(grid: list[tuple[str, list[Reading]]]) -> Table:
     """A section 三 grid: a label column and seven value columns; a row with a
     single value cell has it span all seven (申请人情况)."""
