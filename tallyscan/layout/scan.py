@@ -749,7 +749,8 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
     text. A long upright piece on the star is held to the same test (a column
     rule crossing the star stays, syn11039); a long level one still goes, as
     a five-pointed star's side arms line up level across its whole width
-    (syn11018)."""
+    (syn11018). An upright rule's end that runs on along the ring past its
+    table is cut (:func:`_cut_ring_tail`)."""
     if band is None:
         return mask
     boxes, outlines = component_boxes(mask)
@@ -765,7 +766,10 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
         cv2.drawContours(own, [outline], -1, 255, -1, offset=(-bx, -by))
         ink = cv2.bitwise_and(own, mask[by : by + bh, bx : bx + bw])
         inked = np.count_nonzero(ink)
-        if not inked or np.count_nonzero(cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])) < 0.7 * inked:
+        on_band = cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])
+        if not inked or np.count_nonzero(on_band) < 0.7 * inked:
+            if short_too and not short and not horizontal:
+                _cut_ring_tail(out, (bx, by, bw, bh), ink, on_band, boxes, char_h)
             continue
         if short or (short_too and not horizontal):
             if off_band is None:
@@ -776,6 +780,40 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
                 continue
         out[by : by + bh, bx : bx + bw][own > 0] = 0
     return out
+
+
+def _cut_ring_tail(out: np.ndarray, box: tuple[int, int, int, int], ink: np.ndarray,
+                   on_band: np.ndarray, boxes: np.ndarray, char_h: float) -> None:
+    """Clear from ``out`` the ends of an upright rule piece (at ``box``) that
+    run on along a seal's ring past the table: all on the ring, beyond the
+    rule's last ink off it and beyond where the rules beside it (within eight
+    character heights, alongside at least half its part off the ring: its
+    table's) end, for at least two character heights. Where a table's side meets the ring, the arc carries
+    the side on across the heading below to the next table, which then
+    became one table with it (held-out syn14021, a clean scan: section 三's
+    values read from section 四's columns, 61 cells; syn15022). A rule whose
+    end runs along the ring inside its table keeps it, as the rules beside it
+    reach as far (syn09028); level rules keep theirs (one broken where it
+    runs along the ring's top lost cells' edges: syn12004)."""
+    bx, by, bw, bh = box
+    off = cv2.bitwise_and(ink, cv2.bitwise_not(on_band)).any(axis=1)  # rows with ink off the ring
+    idx = np.flatnonzero(off)
+    if not idx.size:
+        return
+    lo, hi = by + int(idx[0]), by + int(idx[-1])
+    reach = 8 * char_h
+    x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    # Rules of its table: beside it, alongside at least half its part off the ring.
+    alongside = np.minimum(y + h, hi + 1) - np.maximum(y, lo)
+    beside = ((x + w > bx - reach) & (x < bx + bw + reach) & (alongside >= 0.5 * (hi + 1 - lo))
+              & ~((x == bx) & (y == by) & (w == bw) & (h == bh)))
+    if not beside.any():
+        return
+    for start, stop in ((max(hi + 1, int((y + h)[beside].max())), by + bh),
+                        (by, min(lo, int(y[beside].min())))):
+        if stop - start >= 2 * char_h:
+            part = ink[start - by : stop - by]
+            out[start:stop, bx : bx + bw][part > 0] = 0
 
 
 def segments_from_mask(

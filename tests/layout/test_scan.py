@@ -1663,6 +1663,32 @@ def test_a_seal_stars_arm_does_not_cut_a_row_in_two():
     assert text[310:313, 285:315].all()
 
 
+def test_a_tables_side_running_on_along_a_seals_ring_ends_where_the_ring_takes_over():
+    """Held-out syn14021 (clean): section 三's right side met a seal's ring,
+    whose arc carried it on down across the heading to section 四's table;
+    the two became one table and 三's values were read from 四's columns.
+    For the grid, an upright rule's end lying all on the ring past its last
+    ink off the ring, and past where the rules beside it end, goes when two
+    character heights or longer; a rule crossing the ring stays whole, as
+    does one whose end runs along the ring inside its table (syn09028), and
+    the text's rule mask is untouched."""
+    ch = 20.0
+    ring = [(300.0, 300.0, 150.0, 3.0)]  # the band at x=450 covers y 257..343
+    mask = np.zeros((600, 600), np.uint8)
+    mask[40:331, 449:452] = 255  # the side, running on along the ring below y=257
+    mask[40:250, 380:383] = 255  # the column rule beside it: the table ends at y=250
+    mask[40:560, 120:123] = 255  # a rule crossing the ring (at y~200 and y~390)
+    band = scan.ring_band(mask.shape, ring, star=True)
+    grid = scan.drop_ring_arcs(mask, band, ch, horizontal=False, short_too=True)
+    assert grid[40:253, 449:452].all() and not grid[262:331, 449:452].any()
+    assert grid[40:560, 120:123].all() and grid[40:250, 380:383].all()
+    text = scan.drop_ring_arcs(mask, scan.ring_band(mask.shape, ring), ch, horizontal=False)
+    assert text[40:331, 449:452].all()
+    mask[250:331, 380:383] = 255  # the rule beside it reaches as far: its table's end
+    inside = scan.drop_ring_arcs(mask, band, ch, horizontal=False, short_too=True)
+    assert inside[40:331, 449:452].all()
+
+
 def test_a_seal_stars_upright_stroke_is_not_a_column_edge():
     """Held-out syn12023: the upright stroke of a seal's star inside a cell of
     section 四 passed for a short rule and made a column edge that no other
