@@ -669,7 +669,7 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
             c.status = "low_confidence"
             c.reason = c.reason or (
                 "no number could be read" if c.value is None
-                else f"read with confidence {c.confidence:.2f}; no equation checks this cell, so it "
+                else f"read with confidence {c.confidence:.3f}; no equation checks this cell, so it "
                      f"needs {UNCHECKED_CONFIDENT:.2f}")
     return Outcome(cells=cells, failed_equations=failed)
 
