@@ -1520,18 +1520,23 @@ def test_a_number_read_from_ink_across_its_cells_side_is_doubted():
                          blobs=np.array([[44.0, 10.0, 58.0, 28.0], [130.0, 10.0, 140.0, 28.0]]))
     across = Cell(row=0, col=0, bbox=(50.0, 0.0, 100.0, 40.0))
     inside = Cell(row=0, col=1, bbox=(100.0, 0.0, 150.0, 40.0))
-    work.cell_blobs = {id(across): [0], id(inside): [1]}
-    jobs = []
-    for c, blob in ((across, 0), (inside, 1)):
-        c.reading = Reading("1", 0.94, [[("1", 0.94), ("", 0.02)]])
-        crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
-                         numeric=True, bbox=tuple(work.blobs[blob]))
-        jobs.append((c, [crop]))
-    scan._doubt_odd_ink(work, jobs, None)
+    scan._doubt_odd_ink(work, _ones_read(work, [across, inside], 0.94), None)
     assert across.reading.confidence == pytest.approx(0.47)
     assert ("", 0.5) in across.reading.alternatives[0]
     assert inside.reading.confidence == 0.94
 
+
+def _ones_read(work: scan.ScanWork, cells: list[Cell], confidence: float) -> list:
+    """Each cell read as "1" at ``confidence`` from its own blob (the i-th of
+    ``work.blobs``), as one crop: the jobs :func:`scan._doubt_odd_ink` judges."""
+    work.cell_blobs = {id(c): [i] for i, c in enumerate(cells)}
+    jobs = []
+    for i, c in enumerate(cells):
+        c.reading = Reading("1", confidence, [[("1", confidence), ("", 0.02)]])
+        crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
+                         numeric=True, bbox=tuple(work.blobs[i]))
+        jobs.append((c, [crop]))
+    return jobs
 
 
 def test_a_lone_stroke_hugging_its_cells_side_is_doubted():
@@ -1547,14 +1552,7 @@ def test_a_lone_stroke_hugging_its_cells_side_is_doubted():
     hugging = Cell(row=0, col=0, bbox=(50.0, 0.0, 100.0, 40.0))
     centred = Cell(row=0, col=1, bbox=(100.0, 0.0, 150.0, 40.0))
     wide = Cell(row=0, col=2, bbox=(200.0, 0.0, 250.0, 40.0))
-    work.cell_blobs = {id(hugging): [0], id(centred): [1], id(wide): [2]}
-    jobs = []
-    for c, blob in ((hugging, 0), (centred, 1), (wide, 2)):
-        c.reading = Reading("1", 0.96, [[("1", 0.96), ("", 0.02)]])
-        crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
-                         numeric=True, bbox=tuple(work.blobs[blob]))
-        jobs.append((c, [crop]))
-    scan._doubt_odd_ink(work, jobs, None)
+    scan._doubt_odd_ink(work, _ones_read(work, [hugging, centred, wide], 0.96), None)
     assert hugging.reading.confidence == pytest.approx(0.48)
     assert ("", 0.5) in hugging.reading.alternatives[0]
     assert centred.reading.confidence == 0.96
