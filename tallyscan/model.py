@@ -35,6 +35,10 @@ class Reading:
     # short dash the crop leaves out). Only looked for in section 二's narrow
     # tables; the snapper takes it for a minus in a signed column (本年增/减).
     sign_mark: bool = False
+    # Ink just left of a number that the second reading, with it in view, read
+    # past (the same digits): in a signed column a minus sign worn to a speck
+    # (held-out syn14028: −1 read as a sure 1 twice), so never trusted there.
+    mark_before: bool = False
 
     @classmethod
     def exact(cls, text: str) -> Reading:

@@ -1896,7 +1896,8 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
     two readings differ, neither is trusted: the cell's confidence drops
     below the bar, so a person decides rather than a guess passing as sure.
     Where the wider reading is the same digits after a minus sign, the
-    reading is marked (``Reading.sign_mark``) for the snapper.
+    reading is marked (``Reading.sign_mark``) for the snapper; where it is
+    the same digits, the mark read past is noted (``Reading.mark_before``).
 
     Only in narrow tables (section 二's, at most SIGNED_TABLE_COLS columns):
     the only signed numbers of the template (本年增/减) are there, and no
@@ -1948,6 +1949,8 @@ def _doubt_unread_sign(tables: list[Table], work: ScanWork, engine,
             # for one in a signed column (a mark in the crop's own view, above,
             # is as often a speck).
             target.reading.sign_mark = seen[:1] in "-—−" and seen[1:] == text
+        else:
+            target.reading.mark_before = True
 
 
 def _mark_in_front(ink: np.ndarray, ch: float) -> bool:
@@ -2007,9 +2010,10 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
     character heights past its cell's left or right side: print keeps inside
     its cell, so that is a dotted rule the grid placed a little off (syn07012:
     a blank cell's dots read as a sure "1") or the grid cut through a number.
-    A lone upright stroke hugging its cell's left or right side (within
-    SPECK_BORDER) is doubted too: a dashed rule's piece the mask left, read
-    as a sure "1" (syn10008), where print sits clear of the rules. So is a
+    An upright stroke alone in its crop hugging its cell's left or right side
+    (within SPECK_BORDER) is doubted too: a dashed rule's piece the mask
+    left, read as a sure "1" (syn10008, syn17007), where print sits clear of
+    the rules. So is a
     number its crop left a glyph's piece out of (:func:`_ink_left_beside`).
     Each counts once."""
     s = work.metrics.px_to_pt
@@ -2019,15 +2023,17 @@ def _doubt_odd_ink(work: ScanWork, jobs: list[tuple[Cell, list[Crop]]], dh: floa
         if len(crops) != 1 or not crops[0].numeric or not target.reading.text.strip():
             continue
         mine = [boxes[i] for i in work.cell_blobs.get(id(target), [])]
-        if dh is not None:
+        read = mine  # the pieces the crop holds
+        if crops[0].bbox is not None:
             x0, y0, x1, y1 = crops[0].bbox
-            heights = [b[3] - b[1] for b in mine
-                       if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
-            if heights and not ODD_INK_LOW * dh <= max(heights) <= ODD_INK_HIGH * dh:
-                target.reading = _doubted(target.reading)
+            read = [b for b in mine if b[0] >= x0 - 1 and b[2] <= x1 + 1 and b[1] >= y0 - 1 and b[3] <= y1 + 1]
+        if dh is not None and read and not ODD_INK_LOW * dh <= max(b[3] - b[1] for b in read) <= ODD_INK_HIGH * dh:
+            target.reading = _doubted(target.reading)
         left, right = target.bbox[0] / s, target.bbox[2] / s
         across = mine and (min(b[0] for b in mine) < left - out or max(b[2] for b in mine) > right + out)
-        if (across or (len(mine) == 1 and _side_stroke(mine[0], left, right, work.metrics.char_h))
+        # The stroke alone in the crop, whatever specks the cell holds besides
+        # (syn17007: a border's piece read as a sure 1 beside two rule scraps).
+        if (across or (len(read) == 1 and _side_stroke(read[0], left, right, work.metrics.char_h))
                 or _ink_left_beside(target, work, mine, crops[0].bbox)):
             target.reading = _doubted(target.reading)
 

@@ -321,6 +321,9 @@ def make_cell(section: str, row_path: str, col_path: str, cell: Cell | None, pag
         guess = f"read {reading.text!r}: digits on both sides of a mark that is not a decimal point"
     elif not guess and parsed.kind == "shrunk-sign":
         guess = f"read {reading.text!r}: the dot before the digits was taken for a minus sign"
+    elif not guess and signed and reading.mark_before and parsed.value:
+        guess = (f"read {reading.text!r}, with a mark just left of it that a second reading "
+                 "read past: a minus sign worn to a speck?")
     elif not guess and parsed.kind == "sign-mark":
         guess = (f"read {reading.text!r}, but as a minus sign before the same digits with the "
                  "ink just left of them in view: taken for a minus sign")

@@ -1030,6 +1030,22 @@ class _PastTheMarkEngine:
         return [Reading(text="3", confidence=0.99, alternatives=[]) for _ in crops]
 
 
+def test_a_mark_left_of_a_number_that_the_second_reading_reads_past_is_noted():
+    """Held-out syn14028: a minus worn to a grey speck left of a 1, read "1"
+    again with the speck in view. The reading keeps its confidence (a speck
+    is as often dirt) but notes the mark (``Reading.mark_before``), for the
+    snapper to doubt it in a signed column."""
+    x = 100 + 50
+    layout, cells = _value_row({1: [(x, 20, x + 10, 40)]}, n_cols=3)
+    work = scan.page_work(layout)
+    work.image[29:32, x - 12 : x - 6] = 190  # grey only: not in the binary ink
+    engine = _PastTheMarkEngine()
+    scan.recognise_cells(layout, engine=engine)
+    assert engine.calls == 2  # read again with the mark in view, as "3" again
+    assert cells[1].reading.text == "3" and cells[1].reading.confidence == pytest.approx(0.99)
+    assert cells[1].reading.mark_before and not cells[1].reading.sign_mark
+
+
 @pytest.mark.parametrize("n_cols, doubted", [(3, True), (9, False)])
 def test_a_sign_in_view_but_read_past_is_not_trusted(n_cols, doubted):
     """A minus sign a fax shrank to a dot close in front of the digit is in the
@@ -1537,6 +1553,25 @@ def _ones_read(work: scan.ScanWork, cells: list[Cell], confidence: float) -> lis
                          numeric=True, bbox=tuple(work.blobs[i]))
         jobs.append((c, [crop]))
     return jobs
+
+
+def test_a_stroke_alone_in_its_crop_hugging_the_side_is_doubted_beside_specks():
+    """Held-out syn17007: a table border's piece inside a blank cell, beside
+    two rule scraps at the cell's foot, read as a sure "1" (`ok`, wrong).
+    The stroke is judged as the one piece its crop holds, whatever specks
+    the cell holds besides."""
+    ch = 20.0
+    work = scan.ScanWork(image=np.full((40, 300), 255, np.uint8), binary=np.zeros((40, 300), np.uint8),
+                         metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array([[245.0, 8.0, 248.0, 26.0],  # the stroke, by the right side
+                                         [200.0, 36.0, 204.0, 39.0], [220.0, 36.0, 224.0, 39.0]]))
+    cell = Cell(row=0, col=0, bbox=(150.0, 0.0, 250.0, 40.0))
+    work.cell_blobs = {id(cell): [0, 1, 2]}
+    cell.reading = Reading("1", 0.99, [[("1", 0.99), ("", 0.01)]])
+    crop = scan.Crop(image=np.zeros((20, 20), np.uint8), ink=np.zeros((20, 20), np.uint8),
+                     numeric=True, bbox=(245.0, 8.0, 248.0, 26.0))
+    scan._doubt_odd_ink(work, [(cell, [crop])], None)
+    assert cell.reading.confidence == pytest.approx(0.495)
 
 
 def test_a_lone_stroke_hugging_its_cells_side_is_doubted():

@@ -670,6 +670,23 @@ def test_section_2_a_minus_sign_read_only_with_the_ink_in_front_makes_a_signed_c
     assert got["上一年项目数量"].value == 5
 
 
+def test_section_2_a_mark_read_past_left_of_a_signed_change_is_doubted():
+    """Held-out syn14028: −1 whose minus wore to a speck, read "1" even with
+    the speck in view (``Reading.mark_before``), was `ok`. In 本年增/减 such a
+    reading is never trusted; in a column of counts the mark changes nothing."""
+    rows = [["第二十条第（五）项", "", "", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政许可", "5", "1", "1776"]]
+    table = _row_table(rows)
+    for cell in table.cells:
+        if cell.row == 2 and cell.col in (1, 2):
+            cell.reading.mark_before = True
+    out, _ = snap.snap_section_二([table], prior="2019")
+    got = {c.col_path: c for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+    assert (got["本年增/减"].value, got["本年增/减"].status) == (1, "low_confidence")
+    assert "worn to a speck" in got["本年增/减"].reason
+    assert (got["上一年项目数量"].value, got["上一年项目数量"].status) == (5, "ok")
+
+
 @pytest.mark.parametrize("six_label, printed", [
     ("(六)具", "2019"),  # (六)'s label misread: only the row count tells
     ("1.申请人无", "2021"),  # the first of 2021's sub-rows, shown alone: the labels decide
