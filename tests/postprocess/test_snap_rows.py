@@ -653,18 +653,24 @@ def test_section_2_a_signed_change_read_with_a_dot_for_its_minus_is_negative_and
     assert (got["上一年项目数量"].value, got["上一年项目数量"].status) == (5, "ok")
 
 
+def _marked_permits_row(change: str, mark: str) -> dict:
+    """Section 二's 行政许可 row (5, ``change``, 1776) snapped with the layout's
+    ``mark`` (a Reading flag) set on its first two values: cells by column."""
+    rows = [["第二十条第（五）项", "", "", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
+            ["行政许可", "5", change, "1776"]]
+    table = _row_table(rows)
+    for cell in table.cells:
+        if cell.row == 2 and cell.col in (1, 2):
+            setattr(cell.reading, mark, True)
+    out, _ = snap.snap_section_二([table], prior="2019")
+    return {c.col_path: c for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+
+
 def test_section_2_a_minus_sign_read_only_with_the_ink_in_front_makes_a_signed_change_negative():
     """The layout marks a reading whose wider re-read put a minus before the
     same digits (``Reading.sign_mark``): in 本年增/减 the value is negative,
     and flagged; in a column of counts the mark changes nothing."""
-    rows = [["第二十条第（五）项", "", "", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
-            ["行政许可", "5", "3", "1776"]]
-    table = _row_table(rows)
-    for cell in table.cells:
-        if cell.row == 2 and cell.col in (1, 2):
-            cell.reading.sign_mark = True
-    out, _ = snap.snap_section_二([table], prior="2019")
-    got = {c.col_path: c for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+    got = _marked_permits_row("3", "sign_mark")
     assert (got["本年增/减"].value, got["本年增/减"].status) == (-3, "low_confidence")
     assert "minus" in got["本年增/减"].reason and got["本年增/减"].raw_text == "3"
     assert got["上一年项目数量"].value == 5
@@ -674,14 +680,7 @@ def test_section_2_a_mark_read_past_left_of_a_signed_change_is_doubted():
     """Held-out syn14028: −1 whose minus wore to a speck, read "1" even with
     the speck in view (``Reading.mark_before``), was `ok`. In 本年增/减 such a
     reading is never trusted; in a column of counts the mark changes nothing."""
-    rows = [["第二十条第（五）项", "", "", ""], ["信息内容", "上一年项目数量", "本年增/减", "处理决定数量"],
-            ["行政许可", "5", "1", "1776"]]
-    table = _row_table(rows)
-    for cell in table.cells:
-        if cell.row == 2 and cell.col in (1, 2):
-            cell.reading.mark_before = True
-    out, _ = snap.snap_section_二([table], prior="2019")
-    got = {c.col_path: c for c in out if c.row_path == "第二十条第（五）项/行政许可"}
+    got = _marked_permits_row("1", "mark_before")
     assert (got["本年增/减"].value, got["本年增/减"].status) == (1, "low_confidence")
     assert "worn to a speck" in got["本年增/减"].reason
     assert (got["上一年项目数量"].value, got["上一年项目数量"].status) == (5, "ok")
