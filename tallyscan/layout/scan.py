@@ -756,7 +756,7 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
     boxes, outlines = component_boxes(mask)
     out = mask.copy()
     off_band = None
-    for (bx, by, bw, bh), outline in zip(boxes.tolist(), outlines, strict=True):
+    for i, ((bx, by, bw, bh), outline) in enumerate(zip(boxes.tolist(), outlines, strict=True)):
         short = (bw if horizontal else bh) < 2 * char_h
         if short and not short_too:
             continue
@@ -768,8 +768,8 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
         inked = np.count_nonzero(ink)
         on_band = cv2.bitwise_and(ink, band[by : by + bh, bx : bx + bw])
         if not inked or np.count_nonzero(on_band) < 0.7 * inked:
-            if short_too and not short and not horizontal:
-                _cut_ring_tail(out, (bx, by, bw, bh), ink, on_band, boxes, char_h)
+            if short_too and not short and not horizontal and on_band.any():
+                _cut_ring_tail(out, i, ink, on_band, boxes, char_h)
             continue
         if short or (short_too and not horizontal):
             if off_band is None:
@@ -782,20 +782,22 @@ def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
     return out
 
 
-def _cut_ring_tail(out: np.ndarray, box: tuple[int, int, int, int], ink: np.ndarray,
-                   on_band: np.ndarray, boxes: np.ndarray, char_h: float) -> None:
-    """Clear from ``out`` the ends of an upright rule piece (at ``box``) that
-    run on along a seal's ring past the table: all on the ring, beyond the
-    rule's last ink off it and beyond where the rules beside it (within eight
-    character heights, alongside at least half its part off the ring: its
-    table's) end, for at least two character heights. Where a table's side meets the ring, the arc carries
-    the side on across the heading below to the next table, which then
-    became one table with it (held-out syn14021, a clean scan: section 三's
-    values read from section 四's columns, 61 cells; syn15022). A rule whose
-    end runs along the ring inside its table keeps it, as the rules beside it
-    reach as far (syn09028); level rules keep theirs (one broken where it
-    runs along the ring's top lost cells' edges: syn12004)."""
-    bx, by, bw, bh = box
+def _cut_ring_tail(out: np.ndarray, piece: int, ink: np.ndarray, on_band: np.ndarray,
+                   boxes: np.ndarray, char_h: float) -> None:
+    """Clear from ``out`` the ends of upright rule piece ``piece`` (of
+    ``boxes``; ``ink`` and ``on_band`` within its box) that run on along a
+    seal's ring past the table: all on the ring, beyond the rule's last ink
+    off it and beyond where the rules beside it (within eight character
+    heights, alongside at least half its part off the ring: its table's)
+    end, for at least two character heights. Where a table's side meets the
+    ring, the arc carries the side on across the heading below to the next
+    table, which then became one table with it (held-out syn14021, a clean
+    scan: section 三's values read from section 四's columns, 61 cells;
+    syn15022). A rule whose end runs along the ring inside its table keeps
+    it, as the rules beside it reach as far (syn09028); level rules keep
+    theirs (one broken where it runs along the ring's top lost cells'
+    edges: syn12004)."""
+    bx, by, bw, bh = (int(v) for v in boxes[piece])
     off = cv2.bitwise_and(ink, cv2.bitwise_not(on_band)).any(axis=1)  # rows with ink off the ring
     idx = np.flatnonzero(off)
     if not idx.size:
@@ -805,8 +807,8 @@ def _cut_ring_tail(out: np.ndarray, box: tuple[int, int, int, int], ink: np.ndar
     x, y, w, h = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     # Rules of its table: beside it, alongside at least half its part off the ring.
     alongside = np.minimum(y + h, hi + 1) - np.maximum(y, lo)
-    beside = ((x + w > bx - reach) & (x < bx + bw + reach) & (alongside >= 0.5 * (hi + 1 - lo))
-              & ~((x == bx) & (y == by) & (w == bw) & (h == bh)))
+    beside = (x + w > bx - reach) & (x < bx + bw + reach) & (alongside >= 0.5 * (hi + 1 - lo))
+    beside[piece] = False
     if not beside.any():
         return
     for start, stop in ((max(hi + 1, int((y + h)[beside].max())), by + bh),

@@ -63,14 +63,14 @@ def parse_number(text: str, *, decimal: bool = False, signed: bool = False,
     if not m:
         return ParsedNumber(None, "unreadable")
     s = m.group(0).replace("−", "-").replace("－", "-")
-    if _MORE_DIGITS.match(t2[m.end():]):
+    more = _MORE_DIGITS.match(t2[m.end():])
+    if more:
         # "12:34": digits on both sides of a mark that is no point, comma or
         # note (held-out syn15016, 12.34 read with a colon at 0.95): not a
         # leading number with a note, but one number whose mark was misread.
-        joined = s + "." + _MORE_DIGITS.match(t2[m.end():]).group(1)
-        if decimal and "." not in s:
-            return ParsedNumber(float(joined), "split")
-        return ParsedNumber(int(float(s)) if not decimal else float(s), "split")
+        if decimal:
+            return ParsedNumber(float(s if "." in s else f"{s}.{more.group(1)}"), "split")
+        return ParsedNumber(int(float(s)), "split")
     if "." in s:
         v = float(s)
         if decimal or v.is_integer():  # a count printed "12.0" is 12
