@@ -2088,10 +2088,13 @@ def _doubted(r: Reading) -> Reading:
 
 
 def merge_readings(parts: list[Reading]) -> Reading:
-    """Join the readings of a cell's lines into one."""
-    parts = [p for p in parts if p.text]
-    if not parts:
-        return Reading.empty()
+    """Join the readings of a cell's lines into one. Lines all read as nothing
+    keep the recogniser's doubt (its least sure line): ink it saw no number in
+    may be a faded one (held-out syn17025: a 1 read as a sure blank)."""
+    read = [p for p in parts if p.text]
+    if not read:
+        return Reading.empty(confidence=min((p.confidence for p in parts), default=1.0))
+    parts = read
     if len(parts) == 1:
         return parts[0]
     offsets = [0]

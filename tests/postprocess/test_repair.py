@@ -578,3 +578,24 @@ def test_a_blank_over_print_the_recogniser_could_not_read_is_inferred_not_confir
     assert got[FUYI_FIX].value == 0 and got[FUYI_FIX].status == "repaired"
     assert "not legible" in got[FUYI_FIX].reason
     assert got[FUYI].status == "ok"
+
+
+def test_an_unsure_blank_is_confirmed_only_by_a_sum_of_sure_cells():
+    """Ink the recogniser read as nothing, unsurely, may be a faded digit
+    (held-out syn17025: a 1). A sum whose other cells are all sure proves the
+    blank; one that holds with another unsure cell could hold by both being
+    wrong alike (syn13011), so there the blank is flagged, never `ok`."""
+    cells = table(5)
+    for k in (FUYI, FUYI_FIX, "四||行政复议/其他结果", "四||行政复议/尚未审结"):
+        cells[k] = sure(k, 0)
+    cells[FUYI] = sure(FUYI, 3)
+    cells[FUYI_TOTAL] = sure(FUYI_TOTAL, 3)
+    misread(cells[FUYI_FIX], [])
+    cells[FUYI_FIX].confidence = 0.4
+    out, got = run(cells)
+    assert got[FUYI_FIX].value == 0 and got[FUYI_FIX].status == "ok"
+
+    misread(cells[FUYI_TOTAL], [[("3", 0.6), ("4", 0.3)]])
+    out, got = run(cells)
+    assert got[FUYI_FIX].value == 0 and got[FUYI_FIX].status == "low_confidence"
+    assert "read as blank with confidence 0.40" in got[FUYI_FIX].reason
