@@ -1630,6 +1630,18 @@ def test_a_page_that_does_not_tell_its_orientation_follows_the_previous_page():
     assert scan.text_is_vertical(np.zeros((1200, 840), np.uint8)) is False
 
 
+def test_pages_whose_profiles_mislead_within_the_measured_overlap_follow_the_page_before():
+    """Over 345 scanned pages, upright pages measured up to 1.53 and sideways
+    ones down to 0.75: between, the page before decides. Held-out syn09000's
+    section 三 page, fed sideways like its others, measured 0.75 and was read
+    upside down (175 cells lost); syn09033's last page, upright text, 1.53."""
+    golden = json.loads((GOLDEN / "orientation_profiles.json").read_text("utf-8"))
+    for name, sideways in (("sideways_table_page", True), ("upright_text_page", False)):
+        rows, cols = (np.array(golden[name][k]) for k in ("rows", "cols"))
+        assert scan.vertical_from_profiles(rows, cols, prior=sideways) is sideways
+        assert scan.vertical_from_profiles(rows, cols) is not sideways  # alone, misread
+
+
 def _carried_rows(ch: float) -> list:
     """Lines above a page's first table: a heading, a header line, and a label
     with one value set far right of it (section 二's block (八) carried over)."""
