@@ -1766,3 +1766,64 @@ def test_lines_all_read_as_nothing_keep_the_recognisers_doubt():
     assert scan.merge_readings([]).confidence == 1.0
     read = scan.merge_readings([Reading.empty(confidence=0.2), Reading("12", 0.95, [[("1", 0.95)], [("2", 0.99)]])])
     assert read.text == "12" and read.confidence == 0.95
+
+
+# --------------------------------------------------------------------------- seals lighter than the print
+
+
+def _seal_page(seal_level: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grey page (paper 240) with a seal's ring, star-ish strokes and text
+    at ``seal_level`` and black print (40) inside its disc: grey and ink."""
+    grey = np.full((400, 400), 240, np.uint8)
+    cv2.circle(grey, (200, 200), 120, seal_level, 5)
+    for a in range(0, 360, 30):  # the seal's text, round inside the ring
+        x, y = int(200 + 95 * np.cos(np.radians(a))), int(200 + 95 * np.sin(np.radians(a)))
+        cv2.rectangle(grey, (x - 6, y - 6), (x + 6, y + 6), seal_level, 2)
+    cv2.line(grey, (150, 200), (250, 200), seal_level, 4)
+    cv2.line(grey, (196, 170), (196, 230), 40, 3)  # a printed 1 across the seal's stroke
+    cv2.line(grey, (60, 260), (340, 260), 40, 2)  # a table rule
+    return grey, np.where(grey < 215, 255, 0).astype(np.uint8)
+
+
+def test_a_seal_lighter_than_the_print_is_cut_from_it_and_one_as_dark_is_not():
+    grey, ink = _seal_page(170)
+    ring = [(200.0, 200.0, 120.0, 2.5)]
+    ((x, y, reach, cut),) = scan.seal_print_cuts(grey, ink, ring)
+    assert (x, y) == (200.0, 200.0) and reach >= 120 and 40 <= cut < 170
+    work = scan.ScanWork(image=grey, binary=ink, metrics=scan.PageMetrics(char_h=20.0, dpi=200.0),
+                         blobs=np.zeros((0, 4)), seal_cuts=[(x, y, reach, cut)])
+    clean = scan.unsealed_image(work)
+    assert clean[200, 170] == 240 and clean[80, 200] == 240  # the seal's stroke and ring: paper
+    assert clean[200, 196] == 40 and clean[260, 100] == 40  # the 1 over the stroke, the rule: print
+    assert grey[200, 170] == 170  # the page itself is left alone
+    dark, dark_ink = _seal_page(40)
+    assert scan.seal_print_cuts(dark, dark_ink, ring) == []
+
+
+def test_a_number_under_a_seal_is_read_again_without_it_and_replaced_only_by_a_sure_reading(monkeypatch):
+    """Held-out syn13011: a dash under a grey seal's text read as 72, a 1
+    crossed by its ring as nothing. Read again on the page less the seal,
+    a sure reading of other text replaces the first; an unsure one (a rule's
+    edge left beside the erased ring, read as 1), or the same text, does not."""
+    grey, ink = _seal_page(170)
+    work = scan.ScanWork(image=grey, binary=ink, metrics=scan.PageMetrics(char_h=20.0, dpi=72.0),
+                         blobs=np.zeros((0, 4)), seal_cuts=[(200.0, 200.0, 125.0, 105.0)])
+    under = Cell(row=0, col=0, bbox=(180.0, 180.0, 220.0, 220.0), reading=Reading("72", 0.45, [[("7", 0.45)], [("2", 0.9)]]))
+    clear = Cell(row=0, col=1, bbox=(10.0, 10.0, 40.0, 40.0), reading=Reading("5", 0.5, [[("5", 0.5)]]))
+    crop = scan.Crop(grey[180:220, 180:220], ink[180:220, 180:220], True, (185.0, 185.0, 215.0, 215.0))
+    far = scan.Crop(grey[10:40, 10:40], ink[10:40, 10:40], True, (12.0, 12.0, 38.0, 38.0))
+    seen = []
+    monkeypatch.setattr(scan, "cell_crops", lambda c, w, unsealed=False: seen.append((c, unsealed)) or
+                        [(scan.unsealed_image(w)[180:220, 180:220], ink[180:220, 180:220], crop.bbox)])
+    jobs = [(under, [crop]), (clear, [far])]
+    scan._read_past_seals(work, _CountingEngine(confidence=0.98, text="—"), jobs)
+    assert under.reading.text == "—" and under.reading.confidence == 0.98
+    assert jobs[0][1] is not None and jobs[0][1][0] is not crop  # its crop now the one read
+    assert clear.reading.text == "5" and seen == [(under, True)]  # outside the seal: not read again
+
+    for engine in (_CountingEngine(confidence=0.6, text="1"),
+                   # the same text read more surely: no new evidence (syn17012)
+                   _CountingEngine(confidence=0.98, text="72")):
+        under.reading = Reading("72", 0.45, [[("7", 0.45)], [("2", 0.9)]])
+        scan._read_past_seals(work, engine, [(under, [crop])])
+        assert under.reading.text == "72" and under.reading.confidence == 0.45
