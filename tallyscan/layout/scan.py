@@ -767,21 +767,15 @@ def seal_print_cuts(gray: np.ndarray, ink: np.ndarray, rings: list[tuple[float, 
     ``cut`` is the seal's (its ring, star and text), darker is print."""
     cuts = []
     paper = _level(gray, 0.5)
-    h, w = gray.shape[:2]
     for x, y, r, half in rings:
         reach = r + 2 * half
-        x0, x1 = int(max(0, x - reach)), int(min(w, x + reach + 1))
-        y0, y1 = int(max(0, y - reach)), int(min(h, y + reach + 1))
-        if x1 <= x0 or y1 <= y0:
-            continue
-        yy, xx = np.ogrid[y0:y1, x0:x1]
-        dist = np.sqrt((xx - x) ** 2 + (yy - y) ** 2)
-        inked = (dist <= reach) & (ink[y0:y1, x0:x1] > 0)
-        values = gray[y0:y1, x0:x1][inked]
+        window, dist = _disc(gray.shape, x, y, reach)
+        inked = (dist <= reach) & (ink[window] > 0)
+        values = gray[window][inked]
         if values.size < 100:
             continue
         cut, _ = cv2.threshold(values.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        ring = gray[y0:y1, x0:x1][inked & (np.abs(dist - r) <= half)]
+        ring = gray[window][inked & (np.abs(dist - r) <= half)]
         dark, light = values[values <= cut], values[values > cut]
         if ring.size == 0 or dark.size == 0 or light.size == 0:
             continue
@@ -798,15 +792,22 @@ def unsealed_image(work: ScanWork) -> np.ndarray:
     if work.unsealed is None:
         out = work.image.copy()
         paper = _level(work.image, 0.5)
-        h, w = out.shape[:2]
         for x, y, reach, cut in work.seal_cuts:
-            x0, x1 = int(max(0, x - reach)), int(min(w, x + reach + 1))
-            y0, y1 = int(max(0, y - reach)), int(min(h, y + reach + 1))
-            yy, xx = np.ogrid[y0:y1, x0:x1]
-            region = out[y0:y1, x0:x1]
-            region[((xx - x) ** 2 + (yy - y) ** 2 <= reach**2) & (region > cut)] = int(paper)
+            window, dist = _disc(out.shape, x, y, reach)
+            region = out[window]
+            region[(dist <= reach) & (region > cut)] = int(paper)
         work.unsealed = out
     return work.unsealed
+
+
+def _disc(shape: tuple[int, ...], x: float, y: float, reach: float
+          ) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The page window around a disc, and each pixel's distance from its centre."""
+    h, w = shape[:2]
+    x0, x1 = int(max(0, x - reach)), int(min(w, x + reach + 1))
+    y0, y1 = int(max(0, y - reach)), int(min(h, y + reach + 1))
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    return (slice(y0, y1), slice(x0, x1)), np.sqrt((xx - x) ** 2 + (yy - y) ** 2)
 
 
 def drop_ring_arcs(mask: np.ndarray, band: np.ndarray | None,
