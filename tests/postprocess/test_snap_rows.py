@@ -358,21 +358,26 @@ def test_section_4_in_a_table_of_other_width_needs_its_fifteen_cells():
     assert all(c.status == "missing" for c in out)
 
 
+def _data_row_with_sliver(at: int, text: str, width: float) -> Table:
+    """Section 四's data row 1..15 in cells 10 wide, and a sixteenth cell
+    ``width`` wide reading ``text`` before the ``at``-th value."""
+    values = [str(v) for v in range(1, 16)]
+    cells, x = [], 0.0
+    for col, t in enumerate(values[:at] + [text] + values[at:]):
+        w = width if col == at else 10.0
+        cells.append(Cell(row=0, col=col, bbox=(x, 0, x + w, 10), reading=Reading.exact(t)))
+        x += w
+    return Table(page=0, bbox=(0, 0, x, 10), row_edges=[0.0, 10.0],
+                 col_edges=[c.bbox[0] for c in cells] + [x], cells=cells)
+
+
 def test_section_4_with_a_cell_to_spare_drops_the_blank_sliver_and_is_not_vouched_for():
     """Held-out syn09035: a stray edge cut a sixteenth cell, a blank sliver,
     out of the data row; taking the last fifteen placed every value of 行政诉讼
     one column off, and a 6 misread from a 0 was then called ok. The blank
     narrowest cell is the one to spare; the grid still contradicts the
     template, so nothing is vouched for by it."""
-    values = [str(v) for v in range(1, 16)]
-    cells, x = [], 0.0
-    for col, text in enumerate(values[:10] + [""] + values[10:]):
-        w = 3.0 if col == 10 else 10.0
-        cells.append(Cell(row=0, col=col, bbox=(x, 0, x + w, 10), reading=Reading.exact(text)))
-        x += w
-    t = Table(page=0, bbox=(0, 0, x, 10), row_edges=[0.0, 10.0],
-              col_edges=[c.bbox[0] for c in cells] + [x], cells=cells)
-    out = snap.snap_section_四([t])
+    out = snap.snap_section_四([_data_row_with_sliver(10, "", 3.0)])
     assert [c.value for c in out] == list(range(1, 16))
     assert {c.placement for c in out} == {"irregular"}
 
@@ -382,15 +387,7 @@ def test_section_4_with_a_cell_to_spare_drops_a_sliver_whatever_it_reads():
     the rule, read as a digit; dropping the first cell instead placed every
     value one column off. A cell far narrower than the row's others holds no
     column's value, whatever it reads."""
-    values = [str(v) for v in range(1, 16)]
-    cells, x = [], 0.0
-    for col, text in enumerate(values[:12] + ["1"] + values[12:]):
-        w = 4.0 if col == 12 else 10.0
-        cells.append(Cell(row=0, col=col, bbox=(x, 0, x + w, 10), reading=Reading.exact(text)))
-        x += w
-    t = Table(page=0, bbox=(0, 0, x, 10), row_edges=[0.0, 10.0],
-              col_edges=[c.bbox[0] for c in cells] + [x], cells=cells)
-    out = snap.snap_section_四([t])
+    out = snap.snap_section_四([_data_row_with_sliver(12, "1", 4.0)])
     assert [c.value for c in out] == list(range(1, 16))
     assert {c.placement for c in out} == {"irregular"}
 
