@@ -755,9 +755,6 @@ def ring_band(shape: tuple[int, ...], rings: list[tuple[float, float, float, flo
 # other text replaces the first, see :func:`_read_past_seals`.)
 SEAL_LIGHT_SHARE = 0.8
 SEAL_PRINT_GAP = 0.45
-# A number read again without the seal replaces the first reading only when
-# read at least this surely (the repair's "confident").
-SEAL_REREAD_SURE = 0.9
 
 
 def seal_print_cuts(gray: np.ndarray, ink: np.ndarray, rings: list[tuple[float, float, float, float]]
@@ -765,6 +762,8 @@ def seal_print_cuts(gray: np.ndarray, ink: np.ndarray, rings: list[tuple[float, 
     """Per seal ring (:func:`seal_rings`) lighter than the print in its disc,
     ``(x, y, reach, cut)``: ink inside ``reach`` of the centre lighter than
     ``cut`` is the seal's (its ring, star and text), darker is print."""
+    if not rings:
+        return []
     cuts = []
     paper = _level(gray, 0.5)
     for x, y, r, half in rings:
@@ -1281,7 +1280,8 @@ def cell_crops(
     ch = work.metrics.char_h
     boxes = work.blobs[idx]
     out = []
-    h, w = work.image.shape[:2]
+    image = unsealed_image(work) if unsealed else work.image
+    h, w = image.shape[:2]
     lines = group_lines(boxes, ch)
     tall = [bool(((boxes[line, 3] - boxes[line, 1]) >= 0.5 * ch).any()) for line in lines]
     if any(tall):
@@ -1314,7 +1314,6 @@ def cell_crops(
         X1, Y1 = int(min(w, x1 + mx)), int(min(h, y1 + my))
         if X1 - X0 < 2 or Y1 - Y0 < 2:
             continue
-        image = unsealed_image(work) if unsealed else work.image
         out.append((image[Y0:Y1, X0:X1], _blob_ink(work, b, x0, x1), (x0, y0, x1, y1)))
     return out
 
@@ -1994,14 +1993,17 @@ def _read_past_seals(work: ScanWork, engine, jobs: list[tuple[Cell, list[Crop]]]
     odd ink still see the seal's strokes in the cell."""
     if not work.seal_cuts:
         return
-    for k, (c, crops) in enumerate(jobs):
-        if (c.reading.confidence >= SEAL_REREAD_SURE or not crops or not all(cr.numeric for cr in crops)
-                or not any(_in_seal(work, cr.bbox) for cr in crops)):
-            continue
-        was = c.reading
-        again = _crops(cell_crops(c, work, unsealed=True), numeric=True, reuse=False)
-        _read_jobs(engine, [(c, again)])
-        if c.reading.text and c.reading.text != was.text and c.reading.confidence >= SEAL_REREAD_SURE:
+    from tallyscan.postprocess.template_data import OK_CONFIDENCE
+
+    todo = [(k, c, c.reading, _crops(cell_crops(c, work, unsealed=True), numeric=True, reuse=False))
+            for k, (c, crops) in enumerate(jobs)
+            if c.reading.confidence < OK_CONFIDENCE and crops and all(cr.numeric for cr in crops)
+            and any(_in_seal(work, cr.bbox) for cr in crops)]
+    if not todo:
+        return
+    _read_jobs(engine, [(c, again) for _, c, _, again in todo])
+    for k, c, was, again in todo:
+        if c.reading.text and c.reading.text != was.text and c.reading.confidence >= OK_CONFIDENCE:
             jobs[k] = (c, again)
         else:
             c.reading = was
