@@ -14,6 +14,7 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -1045,6 +1046,7 @@ def analyse_page(
     word_h = word_height(boxes, char_h)
     tables = [split_cells(t, *text_splits(t, boxes, char_h, s, word_h), min_gap=char_h * s) for t in tables]
     tables = [split_cells(t, pitch_splits(t), [], min_gap=char_h * s) for t in tables]
+    tables = [split_cells(t, *lattice_splits(t, boxes, char_h, s, rings), min_gap=char_h * s) for t in tables]
     tables = _with_unruled_tables(tables, aligned_tables(boxes, char_h, s, index, word_h))
     carried = carried_over_block(boxes, char_h, s, index, tables, word_h)
     if carried is not None:
@@ -2600,6 +2602,67 @@ def pitch_splits(table: Table) -> list[tuple[float, float, float]]:
             out += [(float(x), y0, y1) for c in span for x in cuts(c)]
             out += [(float(edges[c]), y0, y1) for c in span[1:]]
     return out
+
+
+# A found column edge lies on section 四's fifteen-column lattice when within
+# this share of the pitch of a lattice point; at least this many inner edges
+# must, each on its own point (by chance, 0.5 ** 7 < 1%).
+LATTICE_TOLERANCE = 0.25
+LATTICE_MIN_EDGES = 7
+
+
+def lattice_splits(table: Table, boxes: np.ndarray, char_h: float, s: float,
+                   rings: Sequence[tuple[float, float, float, float]] = ()
+                   ) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
+    """Cuts for the rules lost between section 四's values where too many went
+    for :func:`pitch_splits` (dotted rules that did not print, six columns in
+    one: held-out syn12033, syn14034).
+
+    Section 四's fifteen columns share the table's width evenly. A short ruled
+    table of fewer columns whose found edges, LATTICE_MIN_EDGES or more, each
+    fall on their own point of the fifteen-column lattice across it, is that
+    block, and its last row the values. A cell reaching that row is cut from
+    the header above it (the rule between them lost) and, where it spans
+    several lattice columns, at the points between them, placed evenly
+    between the cell's own rules (a warped sheet bends the lattice, not the
+    rules). Unless the last row holds words (two character-sized square
+    blobs in one cell, outside the seals' ``rings``: a label, so not 四's
+    values). Returns (v_splits, h_splits) in points, for
+    :func:`grid.split_cells`; ``boxes`` are the page's text blobs in pixels
+    (``s`` points per pixel), ``rings`` as :func:`seal_rings` gives them.
+    """
+    from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
+
+    n_四 = len(section_四_columns())
+    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not LATTICE_MIN_EDGES < table.n_cols < n_四:
+        return [], []
+    edges = np.asarray(table.col_edges, dtype=float)
+    at = (edges - edges[0]) / ((edges[-1] - edges[0]) / n_四)
+    points = np.rint(at).astype(int)
+    if np.abs(at - points).max() > LATTICE_TOLERANCE or len(set(points.tolist())) < len(points):
+        return [], []
+    top, bottom = table.row_edges[-2], table.row_edges[-1]
+    reaching = [c for c in table.cells if c.row + c.row_span == table.n_rows]
+    if len(boxes):
+        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        square = boxes[(w >= 0.75 * char_h) & (h >= 0.6 * char_h)]
+        cx, cy = (square[:, 0] + square[:, 2]) / 2, (square[:, 1] + square[:, 3]) / 2
+        for x, y, radius, half in rings:  # a seal's own characters are no label
+            outside = (cx - x) ** 2 + (cy - y) ** 2 > (radius + half) ** 2
+            cx, cy = cx[outside], cy[outside]
+        cx, cy = cx * s, cy * s
+        for c in reaching:
+            x0, _, x1, _ = c.bbox
+            if int(((cx > x0) & (cx < x1) & (cy > top) & (cy < bottom)).sum()) >= 2:
+                return [], []
+    v_splits, h_splits = [], []
+    for c in reaching:
+        a, b = points[c.col], points[c.col + c.col_span]
+        x0, _, x1, _ = c.bbox
+        v_splits += [(float(x0 + (x1 - x0) * j / (b - a)), top, bottom) for j in range(1, b - a)]
+        if c.row_span > 1:
+            h_splits.append((top, x0, x1))
+    return v_splits, h_splits
 
 
 def _column_splits(table: Table, values: list[np.ndarray], labels: list[np.ndarray],

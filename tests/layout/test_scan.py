@@ -1327,6 +1327,65 @@ def test_a_column_one_and_a_half_pitches_wide_is_not_cut():
     assert scan.pitch_splits(t) == []
 
 
+def test_section_四_with_many_dotted_rules_lost_is_cut_on_its_lattice():
+    """Held-out syn14034: six of the value rules did not print and the found
+    ones sit up to a fifth of a pitch off (a warped sheet): pitch_splits
+    cannot tell the pitch; the fifteen-column lattice across the table can.
+    The values are cut evenly between the rules around them; the headers
+    keep their spans."""
+    t = _section_四_grid({3, 6, 7, 8, 12, 13})
+    assert t.n_cols == 9 and scan.pitch_splits(t) == []
+    out = split_cells(t, *scan.lattice_splits(t, np.zeros((0, 4)), 10.0, 1.0), min_gap=10.0)
+    assert out.col_edges == [40.0 * i for i in range(16)]
+    assert [c.col_span for c in out.cells if c.row == out.n_rows - 1] == [1] * 15
+    assert sorted(c.col_span for c in out.cells if c.row == 0) == [5, 10]
+    # Found rules off their points: the cuts go evenly between them.
+    edges = [0.0, 48.0, 80.0, 120.0, 160.0, 200.0, 328.0, 400.0, 440.0, 520.0, 600.0]
+    t = _ruled(edges, [0.0, 20.0, 40.0, 60.0])
+    v_splits, h_splits = scan.lattice_splits(t, np.zeros((0, 4)), 10.0, 1.0)
+    cuts = sorted(x for x, _, _ in v_splits)
+    assert cuts == pytest.approx([200 + 128 / 3, 200 + 256 / 3, 364.0, 480.0, 560.0])
+
+
+def test_section_四_values_are_cut_from_headers_whose_rule_was_lost():
+    """Held-out syn12033: over the last columns the dotted rules between
+    the values and the rule above them did not print; the headers and values
+    there were one cell, under a seal whose characters lie in the value row
+    (here the last five)."""
+    pitch = 40.0
+    rows = [0.0, 20.0, 40.0, 80.0, 100.0]
+    h = [(0.0, y, 600.0, y) for y in (0.0, 20.0, 100.0)]
+    h += [(200.0, 40.0, 600.0, 40.0), (0.0, 80.0, 360.0, 80.0)]
+    v = [(x, 0.0, x, 100.0) for x in (0.0, 200.0, 600.0)] + [(400.0, 20.0, 400.0, 100.0)]
+    v += [(i * pitch, 20.0 if i < 5 else 40.0, i * pitch, 100.0) for i in (1, 2, 3, 4, 6, 7, 9)]
+    (t,) = build_tables(h, v, tolerance=2.0, min_coverage=0.5, page=0)
+    assert t.row_edges == rows and t.n_cols == 10
+    # Two seal characters in the value row, inside the seal's ring.
+    boxes = np.array([[450.0, 84.0, 462.0, 96.0], [470.0, 84.0, 482.0, 96.0]])
+    assert scan.lattice_splits(t, boxes, 12.0, 1.0) == ([], [])
+    out = split_cells(t, *scan.lattice_splits(t, boxes, 12.0, 1.0, [(470.0, 90.0, 60.0, 3.0)]), min_gap=10.0)
+    assert [c.col_span for c in out.cells if c.row == out.n_rows - 1] == [1] * 15
+    # The headers above keep their cell, now one row high.
+    assert any(c.row == 2 and c.col_span == 5 and c.row_span == 1 for c in out.cells)
+
+
+@pytest.mark.parametrize("case", ["off lattice", "tall", "label in last row", "few edges"])
+def test_lattice_splits_leave_other_tables_alone(case):
+    rows = [0.0, 20.0, 40.0, 60.0]
+    edges = [40.0 * i for i in (0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 15)]
+    boxes = np.zeros((0, 4))
+    if case == "off lattice":  # section 三's value columns, 1.2 pitches wide
+        edges = [0.0, 120.0, 200.0] + [200.0 + 57.0 * k for k in range(1, 8)]
+    elif case == "tall":
+        rows = [20.0 * k for k in range(8)]
+    elif case == "label in last row":  # a label of two characters, 12 px high at 1 pt/px
+        boxes = np.array([[5.0, 45.0, 15.0, 57.0], [17.0, 45.0, 27.0, 57.0]])
+    else:
+        edges = [40.0 * i for i in (0, 2, 4, 6, 8, 10, 12, 15)]
+    t = _ruled(edges, rows)
+    assert scan.lattice_splits(t, boxes, 12.0, 1.0) == ([], [])
+
+
 def test_a_column_five_pitches_wide_under_a_seal_is_cut():
     """Held-out syn13020: a seal's ring over four rules side by side."""
     edges = [40.0 * i for i in range(10)] + [40.0 * i for i in range(14, 16)]
