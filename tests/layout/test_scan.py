@@ -230,6 +230,27 @@ def test_text_splits_cut_a_label_from_its_value_in_a_row_that_lost_its_rule(scra
     assert 200 in {round(x) for x, y0, y1 in v_splits if y0 >= 40}
 
 
+def test_text_splits_cut_a_last_row_whose_every_rule_was_lost():
+    """Held-out syn11020: section 二's last row, 政府集中采购 | 0 | 156.5, under
+    dotted rules that did not print: one cell across the table. 156.5 is run
+    together into a blob wider than a digit (a word's shape, shorter than a
+    word) and lies across a column edge of the blocks above (400); it is cut
+    from the label at the first edge past it (100) and from the 0 at the next
+    edge with nothing across it (250)."""
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 40, 80)]
+    v = [(x, 0, x, 80) for x in (0, 500)] + [(x, 0, x, 40) for x in (100, 250, 400)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert cell_at_row(t, 1) == [(0, 4)]
+    rows = [(10, [(20, "w"), (42, "w"), (160, "d"), (300, "d")]),
+            (50, [(20, "w"), (42, "w"), (170, "d")])]
+    blob = [[385.0, 54, 425, 68]]  # 156.5 run together: 2 characters wide, 0.7 high
+    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), blob]), ch, 1.0)
+    assert sorted(round(x) for x, y0, _ in v_splits if y0 >= 40) == [100, 250]
+    out = split_cells(t, v_splits, [], min_gap=ch)
+    assert cell_at_row(out, 1) == [(0, 1), (1, 1), (2, 2)]
+
+
 def test_text_splits_leave_a_number_set_close_after_its_label_alone():
     t, boxes, ch = _labels_with_values_in_their_cells(gap_chars=0.5)
     assert scan.text_splits(t, boxes, ch, 1.0)[0] == []
