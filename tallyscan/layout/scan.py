@@ -2493,13 +2493,16 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
             inner = edges[cell.col + 1 : cell.col + cell.col_span]
             _, y0, _, y1 = cell.bbox
             cuts = [float(e) for e in inner if right < e < b[0]]
-            values = [v for v, vnum in line
-                      if v[0] > right and v[3] - v[1] >= 0.5 * char_h
-                      and (vnum or v[3] - v[1] <= 0.85 * word_h)
-                      and cell_at((v[0] + v[2]) / 2, (v[1] + v[3]) / 2) == c]
+            past = [(v, vnum) for v, vnum in line
+                    if v[0] > right and cell_at((v[0] + v[2]) / 2, (v[1] + v[3]) / 2) == c]
+            values = [v for v, vnum in past if v[3] - v[1] >= 0.5 * char_h
+                      and (vnum or v[3] - v[1] <= 0.85 * word_h)]
             for e in inner:
-                if e > b[0] and not any(v[0] < e < v[2] for v in values) and any(
-                        v[2] <= e for v in values) and any(v[0] >= e for v in values):
+                before = [v for v, _ in past if v[2] <= e]
+                # (The ink just before the edge is a value: a minus sign is its number's.)
+                if (e > b[0] and not any(v[0] < e < v[2] for v, _ in past) and before
+                        and any(v is max(before, key=lambda v: v[2]) for v in values)
+                        and any(v[0] >= e for v in values)):
                     cuts.append(float(e))
             out += [(e * s, y0, y1) for e in cuts]
     return out

@@ -251,6 +251,20 @@ def test_text_splits_cut_a_last_row_whose_every_rule_was_lost():
     assert cell_at_row(out, 1) == [(0, 1), (1, 1), (2, 2)]
 
 
+def test_text_splits_leave_a_minus_sign_with_its_number():
+    """Held-out syn06008: an edge of the blocks above lies between a −1's
+    minus sign and its digit; the row is cut from its label only."""
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 40, 80)]
+    v = [(x, 0, x, 80) for x in (0, 500)] + [(x, 0, x, 40) for x in (100, 300)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    rows = [(10, [(20, "w"), (42, "w"), (160, "d"), (400, "d")]),
+            (50, [(20, "w"), (42, "w"), (160, "d"), (320, "d")])]
+    minus = [[270.0, 59, 284, 61]]
+    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), minus]), ch, 1.0)
+    assert sorted(round(x) for x, y0, _ in v_splits if y0 >= 40) == [100]
+
+
 def test_text_splits_leave_a_number_set_close_after_its_label_alone():
     t, boxes, ch = _labels_with_values_in_their_cells(gap_chars=0.5)
     assert scan.text_splits(t, boxes, ch, 1.0)[0] == []
