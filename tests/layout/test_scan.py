@@ -251,6 +251,22 @@ def test_text_splits_cut_a_last_row_whose_every_rule_was_lost():
     assert cell_at_row(out, 1) == [(0, 1), (1, 1), (2, 2)]
 
 
+def test_text_splits_cut_values_apart_past_a_scrap_of_their_lost_rule():
+    """Held-out syn11018: 政府集中采购's values 2 | 2.21 in one cell (the rule
+    between them lost but for a scrap on its edge, 250); 2.21 is centred
+    under its header, across an edge of the blocks above (400)."""
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 40, 80)]
+    v = [(x, 0, x, 80) for x in (0, 100, 500)] + [(x, 0, x, 40) for x in (250, 400)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert cell_at_row(t, 1) == [(0, 1), (1, 3)]
+    rows = [(10, [(20, "w"), (42, "w"), (160, "d"), (300, "d")]),
+            (50, [(20, "w"), (42, "w"), (170, "d"), (384, "d"), (396, "d"), (408, "d")])]
+    scrap = [[249.0, 60, 251, 68]]
+    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), scrap]), ch, 1.0)
+    assert sorted(round(x) for x, y0, _ in v_splits if y0 >= 40) == [250]
+
+
 def test_text_splits_leave_a_minus_sign_with_its_number():
     """Held-out syn06008: an edge of the blocks above lies between a −1's
     minus sign and its digit; the row is cut from its label only."""
