@@ -2457,9 +2457,10 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
     label is the cell's own words, one of them as tall as a CJK character
     (``word_h``): digits run together, or a value further along the row
     blurred into a word's shape, are no label, and the label ends where its
-    tall words do.
+    tall words do (in a cell of one text line; in a cell of more, a heading
+    run into the header row under it, where all its words do).
 
-    Past the label, the cell is cut again at each of the table's edges with
+    Past the label, a cell of one text line is cut again at each of the table's edges with
     a value wholly on either side and nothing across it (a row whose every
     rule was dotted and lost: 政府集中采购 | 0 | 156.5, held-out syn11020).
     There a value is a number-like run, or digits run together (a run at
@@ -2467,6 +2468,11 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
     half a character tall.
     """
     out = []
+    # How many text lines each cell holds: a cell of one line is a row of its
+    # own; in one of more (a heading run into the header row under it) the
+    # label's words are all the cell's words.
+    line_count = Counter(c for line in lines for c in {
+        cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b, _ in line})
     for line in lines:
         words = [b for b, num in line if not num]
         if not words:
@@ -2481,11 +2487,12 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
             c = cell_at((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
             if c is None or c in done or table.cells[c].col_span == 1:
                 continue
-            label = [w for w, wc in zip(words, word_cells, strict=True)
-                     if wc == c and w[3] - w[1] > 0.9 * word_h]
+            mine = [w for w, wc in zip(words, word_cells, strict=True) if wc == c]
+            label = [w for w in mine if w[3] - w[1] > 0.9 * word_h]
             if not label:
                 continue
-            right = max(w[2] for w in label)
+            one_line = line_count[c] == 1
+            right = max(w[2] for w in (label if one_line else mine))
             if b[0] <= right:
                 continue
             done.add(c)
@@ -2498,8 +2505,8 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
             values = {id(v) for v, vnum in past if v[3] - v[1] >= 0.5 * char_h
                       and (vnum or v[3] - v[1] <= 0.85 * word_h)}
             runs = [v for v, _ in past]
-            cuts += [float(e) for e in inner
-                     if e > b[0] and _values_apart(runs, e, char_h, lambda v, values=values: id(v) in values)]
+            cuts += [float(e) for e in inner if one_line and e > b[0]
+                     and _values_apart(runs, e, char_h, lambda v, values=values: id(v) in values)]
             out += [(e * s, y0, y1) for e in cuts]
     return out
 
@@ -2513,10 +2520,12 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
     is a run at least half a character tall (digits, however run together)
     or one centred in its column (a dash); a speck is neither. The value
     after the edge may lie further on (:func:`_values_apart`: held-out
-    syn11018's 2 | 2.21)."""
+    syn11018's 2 | 2.21), if both look like numbers (faint words no taller
+    than digits are no values: syn15020)."""
     out = []
     for line in lines:
         by_cell, worded = _runs_by_cell(line, cell_at, lambda b, _: b[3] - b[1] > 0.9 * word_h)
+        numbers = {id(b) for b, num in line if num}
         for c, runs in by_cell.items():
             cell = table.cells[c]
             if c in worded or cell.col_span < 2 or len(runs) < 2:
@@ -2534,7 +2543,7 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
                 e = span[k]
                 if (not any(_on_edge(b, e, char_h) for b in runs)
                         and value_in(span[k - 1], e) and value_in(e, span[k + 1])) or _values_apart(
-                        runs, e, char_h, lambda b: b[3] - b[1] >= 0.5 * char_h):
+                        runs, e, char_h, lambda b, numbers=numbers: id(b) in numbers and b[3] - b[1] >= 0.5 * char_h):
                     out.append((float(e) * s, y0, y1))
     return out
 

@@ -267,6 +267,21 @@ def test_text_splits_cut_values_apart_past_a_scrap_of_their_lost_rule():
     assert sorted(round(x) for x, y0, _ in v_splits if y0 >= 40) == [250]
 
 
+def test_text_splits_leave_faint_words_no_taller_than_digits_together():
+    """Held-out syn15020: a faint header row, 信息内容 | 本年处理决定数量, in one
+    cell; its words no taller than the page's digits are no values to cut
+    apart (nor is the cell cut at the edges between them)."""
+    ch = 20.0
+    h = [(0, y, 500, y) for y in (0, 40, 80)]
+    v = [(x, 0, x, 80) for x in (0, 500)] + [(x, 0, x, 40) for x in (100, 250)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    rows = [(10, [(20, "w"), (42, "w"), (160, "d"), (300, "d")])]
+    faint = [[20.0 + 16 * k, 52, 34 + 16 * k, 66] for k in range(4)]  # 信息内容, 14 px high
+    faint += [[300.0 + 16 * k, 52, 314 + 16 * k, 66] for k in range(8)]  # 本年处理决定数量
+    v_splits, _ = scan.text_splits(t, np.vstack([_boxes_for(rows, ch), faint]), ch, 1.0)
+    assert [x for x, y0, _ in v_splits if y0 >= 40] == []
+
+
 def test_text_splits_leave_a_minus_sign_with_its_number():
     """Held-out syn06008: an edge of the blocks above lies between a −1's
     minus sign and its digit; the row is cut from its label only."""
