@@ -2410,6 +2410,8 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
     if word_h is None:
         word_h = word_height(boxes, char_h)
     fax = _classify_runs(line_runs, char_h, word_h)
+    # (Runs that look like numbers either way, for cutting values apart below.)
+    numbers = {tuple(b.tolist()) for line in (*plain, *fax) for b, num in line if num}
     fax = [f if any(num for _, num in p) else p for p, f in zip(plain, fax, strict=True)]
     _, fax_values, fax_labels = tokens_of(fax)
     for y, lo, hi in _column_splits(table, fax_values, fax_labels, char_h, s, cell_at, full_lines=True)[1]:
@@ -2417,7 +2419,7 @@ def text_splits(table: Table, boxes: np.ndarray, char_h: float, s: float, word_h
             h_splits.append((y, lo, hi))
     v_splits += _label_value_splits(table, lines, edges, char_h, word_h, s, cell_at)
     v_splits += _lost_label_rule_splits(table, lines, char_h, s, cell_at)
-    v_splits += _spanned_edge_splits(table, lines, edges, char_h, word_h, s, cell_at)
+    v_splits += _spanned_edge_splits(table, lines, edges, char_h, word_h, s, cell_at, numbers)
     for xa, xb, y, lo, hi in pair_splits:
         if not any(xa * s < x < xb * s and y0 <= y * s <= y1 for x, y0, y1 in v_splits):
             v_splits.append(((xa + xb) / 2 * s, lo * s, hi * s))
@@ -2505,14 +2507,15 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
             values = {id(v) for v, vnum in past if v[3] - v[1] >= 0.5 * char_h
                       and (vnum or v[3] - v[1] <= 0.85 * word_h)}
             runs = [v for v, _ in past]
-            cuts += [float(e) for e in inner if one_line and e > b[0]
-                     and _values_apart(runs, e, char_h, lambda v, values=values: id(v) in values)]
+            is_value = lambda v, values=values: id(v) in values  # noqa: E731
+            cuts += [float(e) for e in inner
+                     if one_line and e > b[0] and _values_apart(runs, e, char_h, is_value, is_value)]
             out += [(e * s, y0, y1) for e in cuts]
     return out
 
 
 def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, word_h: float,
-                         s: float, cell_at):
+                         s: float, cell_at, numbers: set[tuple[float, ...]] = frozenset()):
     """Cuts for a column rule lost in one cell of values: a cell of no words
     (nothing as tall as a CJK character, ``word_h``) spanning columns the
     table has, with a value each side of one of their edges and nothing
@@ -2520,12 +2523,14 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
     is a run at least half a character tall (digits, however run together)
     or one centred in its column (a dash); a speck is neither. The value
     after the edge may lie further on (:func:`_values_apart`: held-out
-    syn11018's 2 | 2.21), if both look like numbers (faint words no taller
-    than digits are no values: syn15020)."""
+    syn11018's 2 | 2.21), if it looks like a number, plain or run together
+    (``numbers``, the runs :func:`_classify_runs` calls numbers with or
+    without the page's CJK character height; faint words no taller than
+    digits are no values: syn15020's header row); the ink before it may be a
+    faint label (syn06036: 政府集中采购 | 379 | 2496)."""
     out = []
     for line in lines:
         by_cell, worded = _runs_by_cell(line, cell_at, lambda b, _: b[3] - b[1] > 0.9 * word_h)
-        numbers = {id(b) for b, num in line if num}
         for c, runs in by_cell.items():
             cell = table.cells[c]
             if c in worded or cell.col_span < 2 or len(runs) < 2:
@@ -2543,15 +2548,16 @@ def _spanned_edge_splits(table: Table, lines, edges: np.ndarray, char_h: float, 
                 e = span[k]
                 if (not any(_on_edge(b, e, char_h) for b in runs)
                         and value_in(span[k - 1], e) and value_in(e, span[k + 1])) or _values_apart(
-                        runs, e, char_h, lambda b, numbers=numbers: id(b) in numbers and b[3] - b[1] >= 0.5 * char_h):
+                        runs, e, char_h, lambda b: b[3] - b[1] >= 0.5 * char_h,
+                        lambda b: tuple(b.tolist()) in numbers and b[3] - b[1] >= 0.5 * char_h):
                     out.append((float(e) * s, y0, y1))
     return out
 
 
-def _values_apart(runs, e: float, char_h: float, is_value) -> bool:
+def _values_apart(runs, e: float, char_h: float, is_before, is_value) -> bool:
     """Whether a column edge ``e`` lies between two values of a row's runs:
-    none across it, the ink just before it a value (``is_value(run)``; a
-    minus sign is the number's after it) and a value after it (not
+    none across it, the ink just before it a value (``is_before(run)``; a
+    minus sign is the number's after it) and a value after it (``is_value``; not
     necessarily in the next column: 2.21 centred under a header spanning two
     of the table's columns lies across the edge between them), at least a
     character height clear of each other. A run narrower than a third of a
@@ -2565,7 +2571,7 @@ def _values_apart(runs, e: float, char_h: float, is_value) -> bool:
     last = max(before, key=lambda b: b[2])
     # Digits of one number lie closer than a character height (the two 1s
     # of 11 in a wide type: held-out syn13003).
-    return (is_value(last) and min(b[0] for b in after) - last[2] >= char_h
+    return (is_before(last) and min(b[0] for b in after) - last[2] >= char_h
             and any(is_value(b) for b in after))
 
 
