@@ -2462,12 +2462,12 @@ def _label_value_splits(table: Table, lines, edges: np.ndarray, char_h: float, w
     tall words do (in a cell of one text line; in a cell of more, a heading
     run into the header row under it, where all its words do).
 
-    Past the label, a cell of one text line is cut again at each of the table's edges with
-    a value wholly on either side and nothing across it (a row whose every
-    rule was dotted and lost: 政府集中采购 | 0 | 156.5, held-out syn11020).
-    There a value is a number-like run, or digits run together (a run at
-    least half as tall as a CJK character and shorter than one), at least
-    half a character tall.
+    Past the label, a cell of one text line is cut again at each of the
+    table's edges with a value on either side and nothing across it
+    (:func:`_values_apart`; a row whose every rule was dotted and lost:
+    政府集中采购 | 0 | 156.5, held-out syn11020). There a value is a
+    number-like run, or digits run together (no taller than 0.85 of a CJK
+    character), at least half a character tall.
     """
     out = []
     # How many text lines each cell holds: a cell of one line is a row of its
