@@ -2693,11 +2693,10 @@ def lattice_splits(table: Table, boxes: np.ndarray, char_h: float, s: float,
     one: held-out syn12033, syn14034).
 
     Section 四's fifteen columns share the table's width evenly. A short ruled
-    table of at most fifteen columns whose found edges, LATTICE_MIN_EDGES or
-    more, each fall on their own point of the fifteen-column lattice across
-    it, is that block, and its last row the values. A cell reaching that row
-    is cut from the header above it (the rule between them lost, under a
-    seal: held-out syn15030, all fifteen columns found) and, where it spans
+    table of fewer columns whose found edges, LATTICE_MIN_EDGES or more, each
+    fall on their own point of the fifteen-column lattice across it, is that
+    block, and its last row the values. A cell reaching that row is cut from
+    the header above it (the rule between them lost) and, where it spans
     several lattice columns, at the points between them, placed evenly
     between the cell's own rules (a warped sheet bends the lattice, not the
     rules). Unless the last row holds words (two character-sized square
@@ -2709,7 +2708,7 @@ def lattice_splits(table: Table, boxes: np.ndarray, char_h: float, s: float,
     from tallyscan.postprocess.snap import SECTION_四_MAX_ROWS, section_四_columns
 
     n_四 = len(section_四_columns())
-    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not LATTICE_MIN_EDGES < table.n_cols <= n_四:
+    if table.unruled or table.n_rows > SECTION_四_MAX_ROWS or not LATTICE_MIN_EDGES < table.n_cols < n_四:
         return [], []
     edges = np.asarray(table.col_edges, dtype=float)
     at = (edges - edges[0]) / ((edges[-1] - edges[0]) / n_四)

@@ -1435,23 +1435,6 @@ def test_section_四_values_are_cut_from_headers_whose_rule_was_lost():
     assert any(c.row == 2 and c.col_span == 5 and c.row_span == 1 for c in out.cells)
 
 
-def test_section_四_values_are_cut_from_their_headers_in_all_fifteen_columns():
-    """Held-out syn15030: every column rule found, but the rule under the last
-    four leaf headers lost under a seal: those headers and values were one
-    cell each, so four values were never placed."""
-    pitch = 40.0
-    h = [(0.0, y, 600.0, y) for y in (0.0, 20.0, 100.0)]
-    h += [(200.0, 40.0, 600.0, 40.0), (0.0, 80.0, 440.0, 80.0)]
-    v = [(x, 0.0, x, 100.0) for x in (0.0, 200.0, 600.0)] + [(400.0, 20.0, 400.0, 100.0)]
-    v += [(i * pitch, 20.0 if i < 5 else 40.0, i * pitch, 100.0) for i in range(1, 15) if i not in (5, 10)]
-    (t,) = build_tables(h, v, tolerance=2.0, min_coverage=0.5, page=0)
-    assert t.n_cols == 15 and sum(c.row == 2 and c.row_span == 2 for c in t.cells) == 4
-    v_splits, h_splits = scan.lattice_splits(t, np.zeros((0, 4)), 12.0, 1.0)
-    assert v_splits == [] and len(h_splits) == 4
-    out = split_cells(t, v_splits, h_splits, min_gap=10.0)
-    assert [c.col for c in out.cells if c.row == out.n_rows - 1] == list(range(15))
-
-
 @pytest.mark.parametrize("case", ["off lattice", "tall", "label in last row", "few edges"])
 def test_lattice_splits_leave_other_tables_alone(case):
     rows = [0.0, 20.0, 40.0, 60.0]
