@@ -194,12 +194,9 @@ def rapidocr_crops_per_second(calls: int = 60) -> float | None:
     digit crop per call on one thread, as issue 2 measured its machine (51):
     s/page figures scale to that machine by this ratio. None where RapidOCR
     cannot be built."""
-    import logging
-
     import cv2
     import numpy as np
 
-    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
     try:
         from rapidocr import RapidOCR
 
@@ -264,9 +261,13 @@ def render_markdown(report: dict, folder: Path) -> str:
         )
     scans = [g for n, g in report["groups"].items() if n.startswith("scan-")]
     scan_pages = sum(g["pages"] for g in scans)
+
+    def per_scan_page(key: str) -> float:
+        return sum(g.get(key, 0.0) for g in scans) / scan_pages
+
     if scan_pages:
         def all_scans(key: str) -> str:
-            return f"{sum(g.get(key, 0.0) for g in scans) / scan_pages:.3f}"
+            return f"{per_scan_page(key):.3f}"
 
         lines.append(
             f"| all scans | {sum(int(g['documents']) for g in scans)} | {int(scan_pages)} | | | | | | "
@@ -275,10 +276,10 @@ def render_markdown(report: dict, folder: Path) -> str:
     reference = report.get("rapidocr_crops_per_s")
     if scan_pages and reference:
         scale = reference / REFERENCE_CROPS_PER_S
+        scaled = scale * per_scan_page("seconds")
         lines += ["", f"RapidOCR's own recogniser reads {reference:.1f} digit crops/s here; issue 2's "
                       f"machine read {REFERENCE_CROPS_PER_S:.0f}. Scaled to that machine (×{scale:.2f}), "
-                      f"all scans would take about **{scale * sum(g['seconds'] for g in scans) / scan_pages:.3f} "
-                      f"s/page**."]
+                      f"all scans would take about **{scaled:.3f} s/page**."]
     if "startup_s" in report:
         lines += ["", f"Start-up, once per process (imports, OCR and orientation models, one untimed "
                       f"warm-up run of the first document), not in s/page: {report['startup_s']:.2f} s."]

@@ -1320,14 +1320,20 @@ def cell_crops(
     return out
 
 
-def _in_seal(work: ScanWork, box: tuple[float, float, float, float]) -> bool:
-    """Whether a pixel box reaches into the disc of a light seal."""
+def _seal_over(work: ScanWork, box) -> tuple[float, float, float, float] | None:
+    """The first light seal (``work.seal_cuts``) whose disc a pixel box reaches into."""
     x0, y0, x1, y1 = box
-    for x, y, reach, _ in work.seal_cuts:
+    for seal in work.seal_cuts:
+        x, y, reach, _ = seal
         dx, dy = max(x0 - x, 0.0, x - x1), max(y0 - y, 0.0, y - y1)
         if dx * dx + dy * dy < reach * reach:
-            return True
-    return False
+            return seal
+    return None
+
+
+def _in_seal(work: ScanWork, box: tuple[float, float, float, float]) -> bool:
+    """Whether a pixel box reaches into the disc of a light seal."""
+    return _seal_over(work, box) is not None
 
 
 # A piece with at least this share of its ink on a seal's ring, and longer
@@ -1595,8 +1601,7 @@ def _looks_like_words(cell: Cell, work: ScanWork) -> bool:
     b = work.blobs[work.cell_blobs.get(id(cell), [])]
     if len(b) == 0:
         return False
-    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    square = (w >= 0.75 * ch) & (h >= 0.6 * ch)
+    square = character_sized(b, ch)
     if work.seal_cuts and int(square.sum()) >= 2:
         # A light seal's characters over a value are the seal's, not words
         # (held-out syn12016: 0s under a grey seal's text read as 不, 草).
@@ -1607,15 +1612,19 @@ def _looks_like_words(cell: Cell, work: ScanWork) -> bool:
 def _seal_ink(work: ScanWork, box: list[float]) -> bool:
     """Whether a blob (a pixel box) is a light seal's ink: inside a seal's
     disc, most of its ink lighter than the seal's cut (:func:`seal_print_cuts`)."""
+    seal = _seal_over(work, box)
+    if seal is None:
+        return False
     x0, y0, x1, y1 = (int(round(v)) for v in box)
-    for x, y, reach, cut in work.seal_cuts:
-        dx, dy = max(x0 - x, 0.0, x - x1), max(y0 - y, 0.0, y - y1)
-        if dx * dx + dy * dy >= reach * reach:
-            continue
-        inked = work.binary[y0:y1, x0:x1] > 0
-        if inked.any():
-            return bool(np.median(work.image[y0:y1, x0:x1][inked]) > cut)
-    return False
+    inked = work.binary[y0:y1, x0:x1] > 0
+    return bool(inked.any() and np.median(work.image[y0:y1, x0:x1][inked]) > seal[3])
+
+
+def character_sized(boxes: np.ndarray, char_h: float) -> np.ndarray:
+    """Which blobs are square and character-sized: a CJK character's, not a
+    digit's (about half as wide as tall) nor a speck's."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return (w >= 0.75 * char_h) & (h >= 0.6 * char_h)
 
 
 def _label_columns(table: Table, work: ScanWork) -> set[int]:
@@ -2718,8 +2727,7 @@ def lattice_splits(table: Table, boxes: np.ndarray, char_h: float, s: float,
     top, bottom = table.row_edges[-2], table.row_edges[-1]
     reaching = [c for c in table.cells if c.row + c.row_span == table.n_rows]
     if len(boxes):
-        w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        square = boxes[(w >= 0.75 * char_h) & (h >= 0.6 * char_h)]
+        square = boxes[character_sized(boxes, char_h)]
         cx, cy = (square[:, 0] + square[:, 2]) / 2, (square[:, 1] + square[:, 3]) / 2
         for x, y, radius, half in rings:  # a seal's own characters are no label
             outside = (cx - x) ** 2 + (cy - y) ** 2 > (radius + half) ** 2
