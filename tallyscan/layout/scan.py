@@ -1942,7 +1942,10 @@ def recognise_cells(
             # itself: reuse can give it another glyph's sure reading (see GLYPH_MATCH).
             job = (c, _crops(parts, numeric=not is_label,
                              reuse=is_label or t.n_cols > SIGNED_TABLE_COLS))
-            if is_label and t.n_rows <= SECTION_四_MAX_ROWS:
+            if t.n_rows <= SECTION_四_MAX_ROWS and (
+                    is_label or (t.n_cols > SIGNED_TABLE_COLS and c.row + c.row_span < t.n_rows)):
+                # (in a wide table, a value cell above its last row is one of
+                # 四's headers when its last row shows the table is 四's)
                 words.append(job)
             elif header and not t.unruled and t.n_cols > SIGNED_TABLE_COLS:
                 headers.append(job)
@@ -1967,6 +1970,7 @@ def recognise_cells(
         else:
             later += headers
     _read_jobs(engine, later)
+    _read_past_seals(work, engine, later)  # (the values among them: labels are not numeric)
     jobs += later
     # A heading whose item number did not read as one is read whole.
     _read_jobs(engine, [(c, _crops(cell_crops(c, work, max_chars=HEADING_CHARS)[:1], numeric=False))

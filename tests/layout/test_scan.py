@@ -792,6 +792,51 @@ def test_one_digit_in_the_label_column_of_a_narrow_table_is_read_as_a_number(col
     assert engine.numeric_reads == (1 if read_again else 0)
 
 
+@pytest.mark.parametrize("values, headers_read", [(15, False), (2, True)])
+def test_section_4s_headers_that_do_not_look_like_words_stay_unread(values, headers_read):
+    """Section 四's column headers in a small type (结果维持 at 0.7 of the page's
+    character height, or 总 split in three blobs) do not look like words and
+    would be read whole as numbers. In a short, wide table every value cell
+    above the last row waits until the last row is read: when that row shows
+    the table is 四's (fifteen numbers), they stay unread; otherwise they are
+    read after it."""
+    from tallyscan.model import PageLayout
+
+    ch = 20
+    width = 15 * 40
+    img = np.full((120, width), 255, np.uint8)
+    blobs, owner = [], []
+
+    def blob(x: int, y: int, w: int, key: tuple[int, int]) -> None:
+        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
+        blobs.append([x, y, x + w, y + ch])
+        owner.append(key)
+
+    for col in range(15):
+        blob(40 * col + 5, 10, 8, (0, col))  # a header's narrow blobs: not words
+        blob(40 * col + 20, 10, 8, (0, col))
+        if col < values:
+            blob(40 * col + 15, 70, ch // 2, (1, col))  # one digit
+    h = [(0, y, width, y) for y in (0, 60, 120)]
+    v = [(x, 0, x, 120) for x in range(0, width + 1, 40)]
+    (t,) = build_tables(h, v, tolerance=2.0)
+    assert (t.n_rows, t.n_cols) == (2, 15)
+    cells = {(c.row, c.col): c for c in t.cells}
+    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
+                         blobs=np.array(blobs, float),
+                         cell_blobs={id(c): [i for i, o in enumerate(owner) if o == key]
+                                     for key, c in cells.items()})
+    layout = PageLayout(page=1, width=width, height=120, source="scan", lines=[], tables=[t])
+    scan._WORK[id(layout)] = work
+    scan.recognise_cells(layout, engine=_RunEngine(ch))
+    assert [cells[(1, col)].reading.text for col in range(values)] == ["1"] * values
+    headers = [cells[(0, col)].reading for col in range(15)]
+    if headers_read:
+        assert [r.text for r in headers] == ["11"] * 15
+    else:
+        assert all(r.unread and not r.text for r in headers)
+
+
 def test_a_number_its_crop_left_a_glyphs_piece_out_of_is_doubted():
     """Held-out syn11032: 2.5 with its 2 faded to a flat base, grouped as a line
     of its own just below the 5 and dropped as a rule's remnant; "5" read
