@@ -1265,6 +1265,13 @@ def _assign_blobs(tables: list[Table], work: ScanWork) -> None:
 # OCR of cells
 
 
+# Words read by their first characters (labels, headings, column headers) go
+# to the recogniser squeezed to this share of their width: its cost is linear
+# in width, and a CJK character squeezed so still spans three or more of its
+# frames (one per 8 columns of its 48-row input).
+WORD_WIDTH_SCALE = 0.75
+
+
 def cell_crops(
     cell: Cell, work: ScanWork, max_chars: float | None = None, skip_chars: float = 0.0,
     unsealed: bool = False,
@@ -1272,8 +1279,9 @@ def cell_crops(
     """One crop per text line inside the cell: grey pixels, ink, bbox in pixels.
 
     ``max_chars`` keeps only the first N character widths of each line: enough
-    to tell labels apart at a fraction of the OCR cost; ``skip_chars`` (with
-    ``max_chars``) leaves out the first N of those. ``unsealed``: the grey
+    to tell labels apart at a fraction of the OCR cost, and squeezes the crop
+    to WORD_WIDTH_SCALE of its width; ``skip_chars`` (with ``max_chars``)
+    leaves out the first N of those. ``unsealed``: the grey
     pixels less the page's light seals (:func:`unsealed_image`).
     """
     idx = work.cell_blobs.get(id(cell), [])
@@ -1316,7 +1324,12 @@ def cell_crops(
         X1, Y1 = int(min(w, x1 + mx)), int(min(h, y1 + my))
         if X1 - X0 < 2 or Y1 - Y0 < 2:
             continue
-        out.append((image[Y0:Y1, X0:X1], _blob_ink(work, b, x0, x1), (x0, y0, x1, y1)))
+        crop = image[Y0:Y1, X0:X1]
+        if max_chars is not None:
+            # (words read by their first characters: squeezed, see WORD_WIDTH_SCALE)
+            crop = cv2.resize(crop, (max(2, round(crop.shape[1] * WORD_WIDTH_SCALE)), crop.shape[0]),
+                              interpolation=cv2.INTER_AREA)
+        out.append((crop, _blob_ink(work, b, x0, x1), (x0, y0, x1, y1)))
     return out
 
 

@@ -1050,6 +1050,23 @@ def test_the_halves_of_a_faded_digit_make_one_crop():
     assert (x0, y0, x1, y1) == (190, 28, 199, 40)
 
 
+def test_words_read_by_their_first_characters_are_squeezed_numbers_are_not():
+    """A label read by its first characters goes to the recogniser squeezed to
+    WORD_WIDTH_SCALE of its width (a CJK character still spans three of the
+    model's frames); a number's crop keeps its width: squeezed digits read
+    as others (7 as 1, 0 as 6)."""
+    ch = 20.0
+    chars = [(110 + 22 * k, 30, 130 + 22 * k, 50) for k in range(6)]  # six square characters
+    cell, work = _number_work(ch, chars, blobs=[list(b) for b in chars])
+    ((whole, _, box),) = scan.cell_crops(cell, work)
+    ((label, _, label_box),) = scan.cell_crops(cell, work, max_chars=3.5)
+    assert whole.shape[0] == label.shape[0]
+    unsqueezed = min(box[2], box[0] + 3.5 * ch) - box[0] + 2 * int(0.25 * ch)
+    assert abs(label.shape[1] - scan.WORD_WIDTH_SCALE * unsqueezed) <= 2
+    assert label_box[2] - label_box[0] == 3.5 * ch  # where the words lie is unchanged
+    assert whole.shape[1] >= box[2] - box[0]
+
+
 def _value_row(pieces: dict[int, list[tuple[int, int, int, int]]], ch: int = 20, n_cols: int = 9):
     """A one-row ruled table of ``n_cols`` 100-px columns (cells 60 px high)
     whose column ``c`` holds the ink boxes ``pieces[c]``; its layout and cells."""
