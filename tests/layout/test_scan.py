@@ -701,43 +701,49 @@ class _RunEngine:
         return out
 
 
-def test_a_long_number_in_a_column_of_labels_is_read_whole():
-    """Label cells are read by their first few characters only; a number in
-    the labels' column (211586 beside 采购总金额, where a rule was lost) would
-    be cut to its first digits and come out a sure, wrong number. When the
-    first characters read as digits and the cell holds no words, it is read
-    again whole."""
+def _keyed_page(width: int, height: int, ch: int, boxes: dict[tuple[int, int], list[tuple[int, int, int]]],
+                h_ys: list[int], v_xs: list[int]):
+    """A ruled page (rules at ``h_ys`` and ``v_xs``) whose cell ``(row, col)``
+    holds the ink blobs ``boxes[(row, col)]`` given as (x, y, width), each a
+    character high; registered for OCR. Returns the layout and its cells."""
     from tallyscan.model import PageLayout
 
-    ch = 20
-    img = np.full((180, 300), 255, np.uint8)
+    img = np.full((height, width), 255, np.uint8)
     blobs, owner = [], []
-
-    def blob(x: int, y: int, w: int, key: tuple[int, int]) -> None:
-        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
-        blobs.append([x, y, x + w, y + ch])
-        owner.append(key)
-
-    for row in (0, 1):  # two labels of two characters, each with a one-digit value
-        for x in (10, 35):
-            blob(x, 20 + 60 * row, ch, (row, 0))
-        blob(240, 20 + 60 * row, ch // 2, (row, 1))
-    for k in range(8):  # an eight-digit number in the labels' column
-        blob(10 + 13 * k, 140, ch // 2, (2, 0))
-    h = [(0, y, 300, y) for y in (0, 60, 120, 180)]
-    v = [(x, 0, x, 180) for x in (0, 200, 300)]
+    for key, pieces in boxes.items():
+        for x, y, w in pieces:
+            cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
+            blobs.append([x, y, x + w, y + ch])
+            owner.append(key)
+    h = [(0, y, width, y) for y in h_ys]
+    v = [(x, 0, x, height) for x in v_xs]
     (t,) = build_tables(h, v, tolerance=2.0)
     cells = {(c.row, c.col): c for c in t.cells}
     work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
                          blobs=np.array(blobs, float),
                          cell_blobs={id(c): [i for i, o in enumerate(owner) if o == key]
                                      for key, c in cells.items()})
-    layout = PageLayout(page=1, width=300, height=180, source="scan", lines=[], tables=[t])
+    layout = PageLayout(page=1, width=width, height=height, source="scan", lines=[], tables=[t])
     scan._WORK[id(layout)] = work
+    return layout, t, cells
+
+
+def test_a_long_number_in_a_column_of_labels_is_read_whole():
+    """Label cells are read by their first few characters only; a number in
+    the labels' column (211586 beside 采购总金额, where a rule was lost) would
+    be cut to its first digits and come out a sure, wrong number. When the
+    first characters read as digits and the cell holds no words, it is read
+    again whole."""
+    ch = 20
+    boxes: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for row in (0, 1):  # two labels of two characters, each with a one-digit value
+        boxes[(row, 0)] = [(x, 20 + 60 * row, ch) for x in (10, 35)]
+        boxes[(row, 1)] = [(240, 20 + 60 * row, ch // 2)]
+    boxes[(2, 0)] = [(10 + 13 * k, 140, ch // 2) for k in range(8)]  # an eight-digit number
+    layout, _, cells = _keyed_page(300, 180, ch, boxes, [0, 60, 120, 180], [0, 200, 300])
     scan.recognise_cells(layout, engine=_RunEngine(ch))
     assert cells[(2, 0)].reading.text == "11111111"
     assert cells[(0, 0)].reading.text == "字字"  # labels stay read by their first characters
-
 
 
 class _ModeEngine(_RunEngine):
@@ -759,33 +765,13 @@ def test_one_digit_in_the_label_column_of_a_narrow_table_is_read_as_a_number(col
     spanning the value columns, in a column of headers: syn11032) is read again
     as a number, so the checks on numbers apply to it. In a wide table it is
     left as read."""
-    from tallyscan.model import PageLayout
-
     ch = 20
     width = 200 + 50 * (cols - 1)
-    img = np.full((180, width), 255, np.uint8)
-    blobs, owner = [], []
-
-    def blob(x: int, y: int, w: int, key: tuple[int, int]) -> None:
-        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
-        blobs.append([x, y, x + w, y + ch])
-        owner.append(key)
-
-    for row in (0, 1):
-        for x in (10, 35):
-            blob(x, 20 + 60 * row, ch, (row, 0))
-    blob(20, 140, ch // 2, (2, 0))  # one digit in the labels' column
-    h = [(0, y, width, y) for y in (0, 60, 120, 180)]
-    v = [(x, 0, x, 180) for x in (0, *range(200, width + 1, 50))]
-    (t,) = build_tables(h, v, tolerance=2.0)
+    boxes = {(row, 0): [(x, 20 + 60 * row, ch) for x in (10, 35)] for row in (0, 1)}
+    boxes[(2, 0)] = [(20, 140, ch // 2)]  # one digit in the labels' column
+    layout, t, cells = _keyed_page(width, 180, ch, boxes, [0, 60, 120, 180],
+                                   [0, *range(200, width + 1, 50)])
     assert t.n_cols == cols
-    cells = {(c.row, c.col): c for c in t.cells}
-    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
-                         blobs=np.array(blobs, float),
-                         cell_blobs={id(c): [i for i, o in enumerate(owner) if o == key]
-                                     for key, c in cells.items()})
-    layout = PageLayout(page=1, width=width, height=180, source="scan", lines=[], tables=[t])
-    scan._WORK[id(layout)] = work
     engine = _ModeEngine(ch)
     scan.recognise_cells(layout, engine=engine)
     assert cells[(2, 0)].reading.text == "1"
@@ -800,34 +786,12 @@ def test_section_4s_headers_that_do_not_look_like_words_stay_unread(values, head
     above the last row waits until the last row is read: when that row shows
     the table is 四's (fifteen numbers), they stay unread; otherwise they are
     read after it."""
-    from tallyscan.model import PageLayout
-
     ch = 20
-    width = 15 * 40
-    img = np.full((120, width), 255, np.uint8)
-    blobs, owner = [], []
-
-    def blob(x: int, y: int, w: int, key: tuple[int, int]) -> None:
-        cv2.rectangle(img, (x, y), (x + w - 1, y + ch - 1), 0, -1)
-        blobs.append([x, y, x + w, y + ch])
-        owner.append(key)
-
-    for col in range(15):
-        blob(40 * col + 5, 10, 8, (0, col))  # a header's narrow blobs: not words
-        blob(40 * col + 20, 10, 8, (0, col))
-        if col < values:
-            blob(40 * col + 15, 70, ch // 2, (1, col))  # one digit
-    h = [(0, y, width, y) for y in (0, 60, 120)]
-    v = [(x, 0, x, 120) for x in range(0, width + 1, 40)]
-    (t,) = build_tables(h, v, tolerance=2.0)
+    boxes = {(0, col): [(40 * col + 5, 10, 8), (40 * col + 20, 10, 8)]  # narrow blobs: not words
+             for col in range(15)}
+    boxes.update({(1, col): [(40 * col + 15, 70, ch // 2)] for col in range(values)})  # one digit
+    layout, t, cells = _keyed_page(15 * 40, 120, ch, boxes, [0, 60, 120], list(range(0, 601, 40)))
     assert (t.n_rows, t.n_cols) == (2, 15)
-    cells = {(c.row, c.col): c for c in t.cells}
-    work = scan.ScanWork(image=img, binary=255 - img, metrics=scan.PageMetrics(char_h=ch, dpi=72.0),
-                         blobs=np.array(blobs, float),
-                         cell_blobs={id(c): [i for i, o in enumerate(owner) if o == key]
-                                     for key, c in cells.items()})
-    layout = PageLayout(page=1, width=width, height=120, source="scan", lines=[], tables=[t])
-    scan._WORK[id(layout)] = work
     scan.recognise_cells(layout, engine=_RunEngine(ch))
     assert [cells[(1, col)].reading.text for col in range(values)] == ["1"] * values
     headers = [cells[(0, col)].reading for col in range(15)]
