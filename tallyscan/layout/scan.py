@@ -1898,7 +1898,8 @@ def recognise_cells(
     jobs: list[tuple[Cell, list[Crop]]] = []
     # Word cells read only if the table's other cells do not make them needless:
     # those of a table short enough to be section 四's (its values are placed
-    # by position), and the column headers above the values of a ruled table
+    # by position; in one wider than 二's, every cell above its last row, as a
+    # header in small type need not look like words), and the column headers above the values of a ruled table
     # that its row labels show to be section 三's (its value columns are the
     # template's, in order).
     maybe_四: list[tuple[Table, list[tuple[Cell, list[Crop]]]]] = []
