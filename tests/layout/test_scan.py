@@ -465,6 +465,63 @@ def test_crops_of_other_size_or_mode_are_read_apart():
 
 
 
+def _glyph(draw, size: int = 30) -> scan.Crop:
+    """A number crop of one glyph drawn by ``draw(img)`` in black on white."""
+    img = np.full((size + 6, size), 255, np.uint8)
+    draw(img)
+    ink = np.where(img < 128, 255, 0).astype(np.uint8)
+    return scan.Crop(img, ink, True)
+
+
+def _ring(axes: tuple[int, int] = (10, 14), centre: tuple[int, int] = (15, 18)):
+    return lambda img: cv2.ellipse(img, centre, axes, 0, 0, 360, 0, 3)
+
+
+def test_zero_shaped_tells_a_0_from_a_6_an_8_a_9_and_00():
+    def six(img):
+        cv2.ellipse(img, (15, 24), (8, 8), 0, 0, 360, 0, 3)
+        cv2.line(img, (8, 24), (20, 4), 0, 3)
+
+    def nine(img):
+        cv2.ellipse(img, (15, 12), (8, 8), 0, 0, 360, 0, 3)
+        cv2.line(img, (22, 12), (10, 32), 0, 3)
+
+    def eight(img):
+        cv2.ellipse(img, (15, 11), (7, 7), 0, 0, 360, 0, 3)
+        cv2.ellipse(img, (15, 25), (8, 8), 0, 0, 360, 0, 3)
+
+    def double_zero(img):
+        cv2.ellipse(img, (8, 18), (6, 14), 0, 0, 360, 0, 2)
+        cv2.ellipse(img, (22, 18), (6, 14), 0, 0, 360, 0, 2)
+
+    assert scan.zero_shaped(_glyph(_ring()).ink)
+    for draw in (six, nine, eight, double_zero):
+        assert not scan.zero_shaped(_glyph(draw).ink), draw.__name__
+
+
+def test_0s_worn_apart_take_a_sure_0s_reading_other_digits_do_not():
+    """Two 0s farther apart than GLYPH_MATCH (a heavy scan wears each its
+    own way) but within ZERO_MATCH, each one piece around a centred hole: the
+    second takes the first's sure "0". Were that reading any other (even a
+    1, which look-alikes within GLYPH_MATCH may take), the second is read
+    itself."""
+    a, b = _glyph(_ring((10, 14))), _glyph(_ring((9, 14)))
+    d = scan.glyph_distance(a, scan.crop_signature(a.ink), b, scan.crop_signature(b.ink))
+    assert scan.GLYPH_MATCH < d <= scan.ZERO_MATCH
+    eng = _CountingEngine()
+    assert [r.text for r in scan.recognise_crops(eng, [a, b])] == ["0", "0"]
+    assert eng.calls == 1
+    eng = _CountingEngine(text="1")
+    scan.recognise_crops(eng, [_glyph(_ring((10, 14))), _glyph(_ring((9, 14)))])
+    assert eng.calls == 2
+    labels = [_glyph(_ring((10, 14))), _glyph(_ring((9, 14)))]
+    for c in labels:
+        c.numeric = False
+    eng = _CountingEngine()
+    scan.recognise_crops(eng, labels)
+    assert eng.calls == 2  # words are matched strictly
+
+
 def test_a_crop_not_to_reuse_is_read_itself_and_may_still_lead():
     """Section 二's numbers (no sum checks them) are read themselves: a bold 8
     took a 6's sure reading at a glyph distance of 0.107 (syn11036)."""
