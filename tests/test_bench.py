@@ -17,6 +17,8 @@ def test_speed_is_scaled_to_the_reference_machine():
     md = render_markdown(_report(1.5 * REFERENCE_CROPS_PER_S), Path("devset"))
     # 2.0 s over 4 pages here, on a machine 1.5 times the reference's speed.
     assert "all scans would take about **0.750 s/page**" in md
+    # OCR, 1.2 s of the 2.0, scaled alone: (0.8 + 1.5 * 1.2) / 4
+    assert "(0.650 with only the OCR stage scaled)" in md
     assert "| all scans | 1 | 4 |" in md and "| 0.500 |" in md
 
 
