@@ -1737,11 +1737,11 @@ def glyph_distance(a: Crop, sa: np.ndarray, b: Crop, sb: np.ndarray) -> float:
 def recognise_crops(engine, crops: list[Crop]) -> list[Reading]:
     """Read crops, each distinct-looking one once.
 
-    Crops are grouped greedily: a crop whose ink is within GLYPH_MATCH of a group's
-    first crop (same mode, same size) joins it; a 0-shaped number crop
-    (:func:`zero_shaped`) that matches none so joins a 0-shaped one within
-    ZERO_MATCH, and takes its reading only where that is a sure "0". Each group's first crop is read;
-    the others take a copy of that reading when it is sure (>=
+    Crops are grouped greedily: a crop whose ink is within GLYPH_MATCH of a
+    group's first crop (same mode, same size) joins it; a 0-shaped number
+    crop (:func:`zero_shaped`) that matches none so joins a 0-shaped one
+    within ZERO_MATCH, and takes its reading only where that is a sure "0".
+    Each group's first crop is read; the others take a copy of that reading when it is sure (>=
     GLYPH_REUSE_CONFIDENCE) and, for a number, made of 0s and 1s
     (REUSABLE_DIGITS), and are read themselves otherwise, so every reading
     (text, confidence, alternatives, insertions) is one the engine produced for
@@ -1749,7 +1749,13 @@ def recognise_crops(engine, crops: list[Crop]) -> list[Reading]:
     itself (others may still take its reading).
     """
     sigs = [crop_signature(c.ink) for c in crops]
-    zero = [c.numeric and s is not None and zero_shaped(c.ink) for c, s in zip(crops, sigs, strict=True)]
+    zero: dict[int, bool] = {}  # zero_shaped, for the crops it was asked of
+
+    def is_zero(k: int) -> bool:
+        if k not in zero:
+            zero[k] = zero_shaped(crops[k].ink)
+        return zero[k]
+
     leader_of = list(range(len(crops)))
     leaders: dict[tuple[bool, tuple[int, int]], list[int]] = {}
     loose: set[int] = set()  # crops grouped by ZERO_MATCH only
@@ -1757,10 +1763,16 @@ def recognise_crops(engine, crops: list[Crop]) -> list[Reading]:
         if s is None:
             continue
         group = leaders.setdefault((c.numeric, s.shape), [])
-        near = {j: glyph_distance(c, s, crops[j], sigs[j]) for j in group} if c.reuse else {}
-        match = next((j for j, d in near.items() if d <= GLYPH_MATCH), None)
-        if match is None and zero[i]:
-            match = next((j for j, d in near.items() if zero[j] and d <= ZERO_MATCH), None)
+        match = None
+        near: list[tuple[int, float]] = []  # leaders farther than GLYPH_MATCH
+        for j in group if c.reuse else ():
+            d = glyph_distance(c, s, crops[j], sigs[j])
+            if d <= GLYPH_MATCH:
+                match = j
+                break
+            near.append((j, d))
+        if match is None and c.numeric and near and is_zero(i):
+            match = next((j for j, d in near if d <= ZERO_MATCH and is_zero(j)), None)
             if match is not None:
                 loose.add(i)
         if match is None:
@@ -1931,10 +1943,10 @@ def recognise_cells(
     jobs: list[tuple[Cell, list[Crop]]] = []
     # Word cells read only if the table's other cells do not make them needless:
     # those of a table short enough to be section 四's (its values are placed
-    # by position; in one wider than 二's, every cell above its last row, as a
-    # header in small type need not look like words), and the column headers above the values of a ruled table
-    # that its row labels show to be section 三's (its value columns are the
-    # template's, in order).
+    # by position; in one wider than 二's, every cell above its last row, as
+    # a header in small type need not look like words), and the column
+    # headers above the values of a ruled table that its row labels show to
+    # be section 三's (its value columns are the template's, in order).
     maybe_四: list[tuple[Table, list[tuple[Cell, list[Crop]]]]] = []
     maybe_三: list[tuple[Table, set[int], list[tuple[Cell, list[Crop]]]]] = []
     # Cells read by their first characters only whose ink is not plainly words,
@@ -1944,7 +1956,7 @@ def recognise_cells(
     for t in layout.tables:
         label_cols = _label_columns(t, work)
         parents = _parent_labels(t, label_cols)
-        words: list[tuple[Cell, list[Crop]]] = []
+        deferred: list[tuple[Cell, list[Crop]]] = []  # until the table's shape is known
         headers: list[tuple[Cell, list[Crop]]] = []
         for c in t.cells:
             if not work.cell_blobs.get(id(c)):
@@ -1993,13 +2005,13 @@ def recognise_cells(
                     is_label or (t.n_cols > SIGNED_TABLE_COLS and c.row + c.row_span < t.n_rows)):
                 # (in a wide table, a value cell above its last row is one of
                 # 四's headers when its last row shows the table is 四's)
-                words.append(job)
+                deferred.append(job)
             elif header and not t.unruled and t.n_cols > SIGNED_TABLE_COLS:
                 headers.append(job)
             else:
                 jobs.append(job)
-        if words:
-            maybe_四.append((t, words))
+        if deferred:
+            maybe_四.append((t, deferred))
         if headers:
             maybe_三.append((t, label_cols, headers))
     if layout.page == 0:
@@ -2007,7 +2019,7 @@ def recognise_cells(
     _read_jobs(engine, jobs)
     # (before section 四's shape is judged on its numbers: a seal's stroke read as one counts)
     _read_past_seals(work, engine, jobs)
-    later = [job for t, words in maybe_四 if not is_section_四_by_shape(t) for job in words]
+    later = [job for t, deferred in maybe_四 if not is_section_四_by_shape(t) for job in deferred]
     for t, label_cols, headers in maybe_三:
         if classify_table(t) == "三":
             # Only the headers above every value go unread: a run-together
